@@ -1,0 +1,92 @@
+"""Model-level projections: connectivity rates, constraints, idempotence, compression."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from patsparse.pruning import connectivity as C
+from patsparse.pruning import patterns as P
+from patsparse.pruning import project_onto_patterns
+from patsparse.pruning.project import compression_report, conv3x3_layers, hard_prune, layer_keep_ratios
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 16, 1),  # 1x1: never touched
+        nn.Conv2d(16, 32, 3, padding=1),
+    )
+
+
+def test_connectivity_projection_keeps_largest_kernels_and_is_idempotent():
+    w = torch.randn(6, 5, 3, 3)
+    projected, mask = C.project_connectivity(w, 7)
+    assert int(mask.sum()) == 7
+    norms = C.kernel_norms(w)
+    assert norms[mask].min() >= norms[~mask].max()
+    assert (projected.flatten(2)[~mask] == 0).all() and torch.equal(projected[mask], w[mask])
+    again, mask2 = C.project_connectivity(projected, 7)
+    assert torch.equal(again, projected) and torch.equal(mask, mask2)
+
+
+def test_keep_ratios_reach_target_with_exempt_first_layer():
+    counts = [8, 128, 512]
+    ratios = C.keep_ratios_for_target(counts, 8.0, exempt={0})
+    assert ratios[0] == 1.0 and ratios[1] == pytest.approx(ratios[2])
+    kept = [r * c for r, c in zip(ratios, counts)]
+    assert C.compression(counts, kept) == pytest.approx(8.0)
+    assert C.keep_ratios_for_target(counts, None) == [1.0, 1.0, 1.0]
+    assert C.keep_ratios_for_target(counts, 2.25) == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError):
+        C.keep_ratios_for_target([100, 1], 8.0, exempt={0})
+
+
+def test_project_onto_patterns_patterns_only_gives_2_25x():
+    model = small_net()
+    layers = project_onto_patterns(model, num_patterns=4)
+    assert list(layers) == [n for n, _ in conv3x3_layers(model)] == ["0", "2", "5"]
+    report = compression_report(model)
+    assert report["compression"] == pytest.approx(2.25)
+    assert model[4].weight.count_nonzero() == model[4].weight.numel()  # 1x1 conv untouched
+    for name, module in conv3x3_layers(model):
+        info = layers[name]
+        lib = info["pattern_library"]
+        assert lib.shape == (4, 9) and lib.dtype == np.int8
+        w = module.weight.detach().numpy().reshape(*info["pattern_ids"].shape, 9)
+        assert (w[lib[info["pattern_ids"]] == 0] == 0).all()
+
+
+def test_project_onto_patterns_with_connectivity_reaches_target_and_is_idempotent():
+    model = small_net()
+    layers = project_onto_patterns(model, num_patterns=8, connectivity=8.0)
+    first = layers["0"]
+    assert first["kernel_mask"].all()  # exempt
+    kept = sum(int(info["kernel_mask"].sum()) for info in layers.values())
+    total = sum(info["kernel_mask"].size for info in layers.values())
+    assert 9 * total / (4 * kept) == pytest.approx(8.0, rel=0.02)
+    assert compression_report(model)["compression"] == pytest.approx(8.0, rel=0.02)
+    for name, module in conv3x3_layers(model):
+        info = layers[name]
+        w = module.weight.detach()
+        assert (w.flatten(2)[~torch.from_numpy(info["kernel_mask"])] == 0).all()
+        assert ((info["pattern_ids"] == -1) == ~info["kernel_mask"]).all()
+    # Projecting again with the same library and rates changes nothing.
+    before = [m.weight.detach().clone() for _, m in conv3x3_layers(model)]
+    ratios = layer_keep_ratios(model, 8.0)
+    layers2 = hard_prune(model, first["pattern_library"], ratios)
+    for b, (_, m) in zip(before, conv3x3_layers(model)):
+        assert torch.equal(b, m.weight)
+    for name in layers:
+        assert np.array_equal(layers[name]["kernel_mask"], layers2[name]["kernel_mask"])
+
+
+def test_library_is_the_models_most_frequent_natural_patterns():
+    model = small_net()
+    kernels = [m.weight.detach().clone() for _, m in conv3x3_layers(model)]
+    layers = project_onto_patterns(model, num_patterns=6)
+    counts = P.pattern_frequencies(kernels)
+    lib = layers["2"]["pattern_library"]
+    assert sorted(P.candidate_index(r) for r in lib) == sorted(np.argsort(-counts, kind="stable")[:6].tolist())
