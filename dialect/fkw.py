@@ -176,7 +176,7 @@ def infer_pattern_library(weight: np.ndarray) -> np.ndarray:
             completed[tap] = 1
         library.append(completed.astype(np.int8))
     if not library:
-        library = [np.array([0, 1, 0, 1, 1, 0, 0, 0, 0], np.int8)]  # any valid pattern: no kernel uses it
+        library = [np.array([0, 1, 0, 1, 1, 0, 0, 1, 0], np.int8)]  # any valid pattern: no kernel uses it
     return np.stack(sorted(library, key=lambda p: tuple(p), reverse=True)).astype(np.int8)
 
 
