@@ -34,6 +34,8 @@ class PassOptionError(ValueError):
 
 def option(default, help: str):
     """A pass option: a dataclass field with its documentation."""
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata={"help": help})
     return dataclasses.field(default=default, metadata={"help": help})
 
 

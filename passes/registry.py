@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from .base import PatsparsePass
+from .detect_patterns import DetectPatternsPass
+from .expand_to_linalg import ExpandToLinalgPass
+from .report import ReportPass
 from .verify import VerifyPass
 
 PASSES: dict[str, type[PatsparsePass]] = {
     cls.flag: cls for cls in (
         VerifyPass,
+        DetectPatternsPass,
+        ExpandToLinalgPass,
+        ReportPass,
     )
 }
 

@@ -195,7 +195,7 @@ def process_chunk(chunk: Chunk, source_name: str, pipeline: Pipeline, args) -> t
             return None, collector
         text = module.operation.get_asm(enable_debug_info=args.mlir_print_debuginfo,
                                         print_generic_op_form=args.mlir_print_op_generic)
-        return text, collector
+        return text if text.endswith("\n") else text + "\n", collector
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -1,0 +1,84 @@
+"""`patsparse-expand-to-linalg`: the reference lowering of patsparse ops to dense linalg."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mlir import ir
+from mlir.dialects import arith, linalg, tensor
+
+from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp, numpy_to_dense
+
+from .base import PatsparsePass
+
+
+@dataclasses.dataclass
+class ExpandToLinalgPass(PatsparsePass):
+    """Rewrite every `patsparse.pattern_conv2d` back into a dense `linalg.conv_2d_nchw_fchw`.
+
+    The dense OIHW weight is rebuilt from the FKW arrays (zeros where kernels or taps were
+    pruned), padding becomes a zero-filled tensor with the input inserted into it, and the
+    bias (if any) is broadcast into the convolution's output:
+
+    ```mlir
+    %y = "patsparse.pattern_conv2d"(%x, %b) {padding = array<i64: 1, 1, 1, 1>, ...}
+    ```
+
+    becomes
+
+    ```mlir
+    %w = arith.constant dense<...> : tensor<FxCx3x3xf32>
+    %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] { tensor.yield %zero }
+    %init = linalg.broadcast ins(%b) outs(tensor.empty) dimensions = [0, 2, 3]
+    %y = linalg.conv_2d_nchw_fchw {strides = ..., dilations = dense<1>} ins(%p, %w) outs(%init)
+    ```
+
+    Rationale:
+    - This is the oracle: with it any patsparse module runs through upstream MLIR, so every
+      optimisation of the FKW form can be checked against dense results.
+    - The output has the shape torch-mlir's importer gives a convolution (zero `tensor.pad`,
+      broadcast bias), so `patsparse-detect-patterns` turns it back into the same op.
+    """
+
+    flag = "patsparse-expand-to-linalg"
+    summary = "Expand patsparse.pattern_conv2d into dense linalg (the reference lowering)"
+
+    def run(self, module: ir.Operation) -> None:
+        ops = []
+
+        def collect(op: ir.Operation) -> ir.WalkResult:
+            if op.name == PATTERN_CONV2D:
+                ops.append(op.operation)
+            return ir.WalkResult.ADVANCE
+
+        module.walk(collect)
+        for op in ops:
+            self._expand(PatternConv2dOp(op))
+
+    @staticmethod
+    def _expand(op: PatternConv2dOp) -> None:
+        f32 = ir.F32Type.get()
+        with ir.InsertionPoint(op.operation), op.operation.location:
+            weight = op.to_dense_weight()
+            weight_value = arith.constant(ir.RankedTensorType.get(list(weight.shape), f32), numpy_to_dense(weight))
+            zero = arith.constant(f32, 0.0)
+            source = op.input
+            top, left, bottom, right = op.padding
+            if any(op.padding):
+                n, c, h, w = op.input_shape
+                padded_type = ir.RankedTensorType.get([n, c, h + top + bottom, w + left + right], f32)
+                pad = tensor.PadOp(padded_type, op.input, [], [], [0, 0, top, left], [0, 0, bottom, right])
+                index = ir.IndexType.get()
+                body = pad.regions[0].blocks.append(index, index, index, index)
+                with ir.InsertionPoint(body):
+                    tensor.YieldOp(zero)
+                source = pad.result
+            empty = tensor.empty(op.output_shape, f32)
+            if op.bias is not None:
+                init = linalg.broadcast(op.bias, outs=[empty], dimensions=[0, 2, 3])
+            else:
+                init = linalg.fill(zero, outs=[empty])
+            result = linalg.conv_2d_nchw_fchw(source, weight_value, outs=[init], strides=op.strides,
+                                              dilations=[1, 1])
+        op.output.replace_all_uses_with(result)
+        op.operation.erase()

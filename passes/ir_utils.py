@@ -1,0 +1,109 @@
+"""Small IR helpers the passes share: constants as numpy, producers, dead-op cleanup."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from mlir import ir
+
+from patsparse.dialect.ops import dense_to_numpy
+
+_NUMPY_TYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64,
+                "i32": np.int32, "i16": np.int16, "i8": np.int8}
+
+
+def producer(value: ir.Value, name: str | None = None) -> ir.Operation | None:
+    """The op defining `value` (optionally only if it is named `name`)."""
+    owner = value.owner
+    if not isinstance(owner, (ir.Operation, ir.OpView)):
+        return None  # a block argument
+    owner = owner.operation
+    return owner if name is None or owner.name == name else None
+
+
+def constant_array(value: ir.Value) -> np.ndarray | None:
+    """The value of an `arith.constant` tensor, dense or dense_resource, as numpy; else None."""
+    op = producer(value, "arith.constant")
+    if op is None:
+        return None
+    attribute = op.attributes["value"]
+    if isinstance(attribute, (ir.DenseIntElementsAttr, ir.DenseFPElementsAttr)):
+        return dense_to_numpy(attribute)
+    resource = downcast(attribute, ir.DenseResourceElementsAttr)
+    if resource is not None:
+        return _resource_array(op, resource)
+    return None
+
+
+def downcast(attribute: ir.Attribute, cls):
+    """`attribute` as `cls`, or None; the bindings do not downcast every attribute kind."""
+    if isinstance(attribute, cls):
+        return attribute
+    try:
+        return cls(attribute)
+    except (ValueError, TypeError):
+        return None
+
+
+def scalar_constant(value: ir.Value) -> float | None:
+    op = producer(value, "arith.constant")
+    if op is None:
+        return None
+    attribute = op.attributes["value"]
+    if isinstance(attribute, ir.FloatAttr):
+        return attribute.value
+    if isinstance(attribute, ir.IntegerAttr):
+        return float(attribute.value)
+    return None
+
+
+def _resource_array(op: ir.Operation, attribute: ir.DenseResourceElementsAttr) -> np.ndarray | None:
+    # The bindings cannot read a resource blob directly, but printing a module prints the
+    # blobs its ops use: clone the constant alone into a scratch module and read the hex.
+    shaped = ir.RankedTensorType(attribute.type)
+    dtype = _NUMPY_TYPES.get(str(shaped.element_type))
+    if dtype is None:
+        return None
+    with op.context, ir.Location.unknown():
+        scratch = ir.Module.create()
+        with ir.InsertionPoint(scratch.body):
+            op.clone()
+        text = scratch.operation.get_asm()
+    match = re.search(r'dialect_resources:\s*\{\s*builtin:\s*\{\s*[^:]+:\s*"0x([0-9A-Fa-f]*)"', text)
+    if match is None:
+        return None
+    blob = bytes.fromhex(match.group(1))
+    alignment_header = 4  # the blob starts with its alignment as a 32-bit integer
+    data = np.frombuffer(blob[alignment_header:], dtype=dtype)
+    if data.size != int(np.prod(shaped.shape)):
+        return None
+    return data.reshape(shaped.shape).copy()
+
+
+def has_uses(value: ir.Value) -> bool:
+    return any(True for _ in value.uses)
+
+
+def erase_if_dead(op: ir.Operation | None) -> None:
+    """Erase `op` and, recursively, the producers of its operands that become dead."""
+    if op is None or any(has_uses(result) for result in op.results):
+        return
+    producers = [producer(operand) for operand in op.operands]
+    op.erase()
+    for defining in producers:
+        if defining is not None and defining.name in _SIDE_EFFECT_FREE:
+            erase_if_dead(defining)
+
+
+_SIDE_EFFECT_FREE = {"arith.constant", "tensor.empty", "tensor.pad", "linalg.fill", "linalg.broadcast"}
+
+
+def int_array(attribute: ir.Attribute | None, default: list[int]) -> list[int]:
+    """A dense elements or dense array attribute of integers as a list."""
+    if attribute is None:
+        return default
+    if isinstance(attribute, ir.DenseI64ArrayAttr):
+        return list(attribute)
+    array = dense_to_numpy(attribute).reshape(-1)
+    return [int(v) for v in array]
