@@ -137,3 +137,13 @@ def test_python_api_raises_one_line_error_and_writes_nothing(tmp_path, inputs_di
     assert error.value.file == "nets:broken_factory"
     assert "this factory is broken on purpose" in error.value.expected
     assert list(tmp_path.iterdir()) == []
+
+
+def test_elide_weights_drops_the_blobs_but_still_parses(run_import, mlir_parses, tmp_path):
+    output = tmp_path / "elided.mlir"
+    result = run_import("nets:padded_conv_with_bias", "--input-shape", "1,4,8,8", "--elide-weights", "-o", output, "-q")
+    assert result.returncode == 0, result.stderr
+    ir = output.read_text()
+    assert "dense_resource<torch_tensor_8_4_3_3_torch.float32>" in ir
+    assert '"0x' not in ir  # no hex blob
+    mlir_parses(output)

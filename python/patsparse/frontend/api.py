@@ -53,8 +53,7 @@ class ImportSummary:
             f"  convolutions {self.convolutions} ({self.convolutions_3x3} 3x3)",
             f"  parameters   {self.parameters:,}",
         ]
-        if self.kind != "onnx":
-            lines.insert(3, f"  BatchNorm    {self.bn_folded} folded, {self.bn_left} left")
+        lines.insert(3, f"  BatchNorm    {self.bn_folded} folded, {self.bn_left} left")
         if self.kernels_3x3:
             lines.append(
                 f"  3x3 kernels  {self.kernels_3x3_kept:,} of {self.kernels_3x3:,} kept, "
@@ -193,8 +192,8 @@ def import_model(
     directory is searched first). `input_shape` (`"1,3,32,32"` or a sequence of ints) is
     required for factories and for ONNX files with dynamic dims; checkpoints that record
     their input shape do not need it. `batch` replaces the leading dim. BatchNorm2d is
-    folded into the Conv2d before it unless `fold_bn=False`. `elide_weights` writes
-    `dense_resource<__elided__>` instead of weights (for reading the IR; not compilable).
+    folded into the Conv2d before it unless `fold_bn=False`. `elide_weights` leaves the
+    weight blobs out (the `dense_resource` names stay; for reading the IR, not compiling).
     `output` defaults to `./<stem>.mlir`. The entry function is `@forward`.
 
     torch-mlir runs in a child process (`python -m patsparse.frontend.importer`), so this is

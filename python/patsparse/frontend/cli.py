@@ -30,7 +30,7 @@ examples:
   patsparse-import torchvision.models:resnet18 --input-shape 1,3,224,224
   patsparse-import mymodels:make_vgg --input-shape 1,3,32,32 --batch 4 -o vgg.mlir
   patsparse-import yolov8n.onnx --input-shape 1,3,640,640 -o yolo.mlir
-  patsparse-import net.pt --elide-weights -o - | less     # not compilable; for reading
+  patsparse-import net.pt --elide-weights -o - | less    # for reading; not compilable
 
 errors print one line, `patsparse-import: error: <file>: <what was expected>`, exit 1,
 and leave no output file.
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm as separate elementwise ops")
     parser.add_argument(
         "--elide-weights", action="store_true",
-        help="write dense_resource<__elided__> instead of weight values (small file for reading; not compilable)",
+        help="leave the weight blobs out (dense_resource names stay): a small file for reading; parses, but cannot be compiled",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print no summary")
     parser.add_argument("--traceback", action="store_true", help="show the importer's own output and tracebacks (debugging)")

@@ -209,7 +209,8 @@ def _import_onnx(request: dict) -> tuple:
     except (LoweringFailed, MLIRError) as exc:
         raise FrontendError(source, f"torch-mlir cannot lower the model to linalg ({_first_line(exc)})") from None
     rename_entry(module, request.get("func_name", "forward"))
-    facts = {"input_shape": list(shape), "bn_folded": 0, "bn_left": 0, "parameters": onnx_model.parameter_count(model)}
+    batchnorms = sum(1 for node in model.graph.node if node.op_type == "BatchNormalization")
+    facts = {"input_shape": list(shape), "bn_folded": 0, "bn_left": batchnorms, "parameters": onnx_model.parameter_count(model)}
     return module, facts
 
 

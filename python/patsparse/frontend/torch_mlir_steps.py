@@ -102,12 +102,12 @@ def rename_entry(module: ir.Module, func_name: str) -> None:
 
 def module_summary_text(module: ir.Module) -> str:
     """The module's IR with large constants and resources elided, for inspection."""
-    return module.operation.get_asm(large_elements_limit=16, assume_verified=True)
+    return module.operation.get_asm(large_elements_limit=16, large_resource_limit=16, assume_verified=True)
 
 
 def write_module(module: ir.Module, path: str, *, elide_weights: bool) -> None:
     """Write text IR (torch-mlir's bytecode is refused by MLIR 22.1.8)."""
     limit = 16 if elide_weights else None
     with open(path, "w") as file:
-        module.operation.print(file=file, large_elements_limit=limit, assume_verified=True)
+        module.operation.print(file=file, large_elements_limit=limit, large_resource_limit=limit, assume_verified=True)
         file.write("\n")
