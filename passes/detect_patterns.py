@@ -11,14 +11,10 @@ from patsparse.dialect.fkw import FKWError, from_dense_weight, infer_pattern_lib
 from patsparse.dialect.ops import pattern_conv2d
 
 from .base import PassFailure, PatsparsePass, option
-from .ir_utils import constant_array, erase_if_dead, int_array, producer, scalar_constant
+from .conv_match import NotRewritten, is_convolution, match_convolution
+from .ir_utils import erase_if_dead
 
 DENSE_REASON = "patsparse.dense_reason"
-CONV_2D = "linalg.conv_2d_nchw_fchw"
-
-
-class NotRewritten(Exception):
-    """Why a convolution stays on the dense path."""
 
 
 @dataclasses.dataclass
@@ -70,7 +66,7 @@ class DetectPatternsPass(PatsparsePass):
         convolutions = []
 
         def collect(op: ir.Operation) -> ir.WalkResult:
-            if op.name == CONV_2D or op.name.startswith(("linalg.conv_", "linalg.depthwise_conv_")):
+            if is_convolution(op):
                 convolutions.append(op.operation)
             return ir.WalkResult.ADVANCE
 
@@ -95,32 +91,11 @@ class DetectPatternsPass(PatsparsePass):
         return np.array(rows, np.int8)
 
     def _rewrite(self, conv: ir.Operation, library: np.ndarray | None) -> None:
-        if conv.name != CONV_2D:
-            raise NotRewritten(f"{conv.name} is not a dense NCHW/FCHW convolution")
-        input_value, weight_value = conv.operands[0], conv.operands[1]
-        init_value = conv.operands[2]
-        dilations = int_array(conv.attributes["dilations"] if "dilations" in conv.attributes else None, [1, 1])
-        strides = int_array(conv.attributes["strides"] if "strides" in conv.attributes else None, [1, 1])
-        if dilations != [1, 1]:
-            raise NotRewritten(f"dilation {dilations}, only 1 is supported")
-        for value, role in ((input_value, "input"), (weight_value, "weight"), (conv.results[0], "output")):
-            tensor = value.type
-            if not isinstance(tensor, ir.RankedTensorType) or not tensor.has_static_shape \
-                    or not isinstance(tensor.element_type, ir.F32Type):
-                raise NotRewritten(f"{role} type {tensor} is not a static f32 tensor")
-        kernel = list(weight_value.type.shape[2:])
-        if kernel != [3, 3]:
-            raise NotRewritten(f"kernel {kernel[0]}x{kernel[1]}, not 3x3")
-        weight = constant_array(weight_value)
-        if weight is None:
-            raise NotRewritten("weights are not a constant")
-        weight = weight.astype(np.float32)
-        fkw = self._pack(weight, library)
-
-        source, padding = self._fold_zero_pad(input_value)
-        bias = self._bias_of(init_value, weight.shape[0])
+        match = match_convolution(conv, kernel_size=(3, 3))
+        fkw = self._pack(match.weight, library)
         with ir.InsertionPoint(conv), conv.location:
-            result = pattern_conv2d(source, fkw, bias=bias, strides=strides, padding=padding)
+            result = pattern_conv2d(match.source, fkw, bias=match.bias, strides=match.strides,
+                                    padding=match.padding)
         if list(result.type.shape) != list(conv.results[0].type.shape):
             result.owner.erase()
             raise NotRewritten("output shape does not follow from the input, padding and strides")
@@ -143,27 +118,3 @@ class DetectPatternsPass(PatsparsePass):
             return from_dense_weight(weight, library)
         except FKWError as error:
             raise NotRewritten(str(error).removeprefix("weight: ")) from None
-
-    @staticmethod
-    def _fold_zero_pad(value: ir.Value) -> tuple[ir.Value, list[int]]:
-        pad = producer(value, "tensor.pad")
-        if pad is None or len(pad.operands) != 1:  # dynamic pad amounts have extra operands
-            return value, [0, 0, 0, 0]
-        low = list(ir.DenseI64ArrayAttr(pad.attributes["static_low"]))
-        high = list(ir.DenseI64ArrayAttr(pad.attributes["static_high"]))
-        yield_op = pad.regions[0].blocks[0].operations[0]
-        if low[:2] != [0, 0] or high[:2] != [0, 0] or scalar_constant(yield_op.operands[0]) != 0.0:
-            return value, [0, 0, 0, 0]
-        return pad.operands[0], [low[2], low[3], high[2], high[3]]
-
-    @staticmethod
-    def _bias_of(value: ir.Value, filters: int) -> ir.Value | None:
-        fill = producer(value, "linalg.fill")
-        if fill is not None and scalar_constant(fill.operands[0]) == 0.0:
-            return None
-        broadcast = producer(value, "linalg.broadcast")
-        if broadcast is not None and list(ir.DenseI64ArrayAttr(broadcast.attributes["dimensions"])) == [0, 2, 3]:
-            bias = broadcast.operands[0]
-            if list(bias.type.shape) == [filters] and isinstance(bias.type.element_type, ir.F32Type):
-                return bias
-        raise NotRewritten("the output accumulates into a value that is neither zero nor a broadcast bias")
