@@ -1,0 +1,193 @@
+"""``patsparse-prune``: train, ADMM-prune, retrain, export and verify pattern-sparse models."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+PROG = "patsparse-prune"
+
+DESCRIPTION = """\
+Pattern-based pruning on Fashion-MNIST (from the Debian package dataset-fashion-mnist).
+
+Every 3x3 kernel keeps 4 weights in one of K library patterns (2.25x on the 3x3 layers);
+--connectivity additionally removes whole kernels so the 3x3 layers reach that total
+compression (patterns included). Phases: dense training (skipped with --dense-checkpoint),
+ADMM (--method admm) and masked retraining. Writes OUT/pruned.pt (or OUT/dense.pt for
+--method dense), OUT/metrics.json, OUT/library.png, OUT/layers.png, OUT/curves.png and a
+resumable OUT/state.pt after every epoch.
+"""
+
+EPILOG = """\
+subcommands:
+  patsparse-prune [prune] OPTIONS     train / prune (the default; 'prune' may be omitted)
+  patsparse-prune verify CKPT         check a pruned checkpoint: every 3x3 kernel all zero
+                                      or inside its library pattern; prints the per-layer
+                                      compression; exit status 1 on any violation
+
+examples:
+  patsparse-prune --model vgg_small --patterns 8 --connectivity 8 --quick --out runs/demo
+  patsparse-prune verify runs/demo/pruned.pt
+  patsparse-prune --model vgg_small --method dense --dense-epochs 6 --out runs/dense
+  patsparse-prune --model vgg_small --patterns 8 --dense-checkpoint runs/dense/dense.pt --out runs/p8
+  torchrun --nproc_per_node 2 -m patsparse.pruning.cli --quick --out runs/ddp
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
+
+
+def build_prune_parser() -> argparse.ArgumentParser:
+    from .models import MODELS
+
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("what to prune")
+    g.add_argument("--model", default="vgg_small", choices=[m for m in MODELS if m.endswith("_small")],
+                   help="network for 1x28x28 input (default: vgg_small)")
+    g.add_argument("--method", default="admm", choices=["admm", "magnitude", "dense"],
+                   help="admm: ADMM pattern+connectivity pruning; magnitude: project the dense weights and "
+                        "retrain (baseline); dense: only train the dense model (default: admm)")
+    g.add_argument("--patterns", type=int, default=8, metavar="K", help="patterns in the library (default: 8)")
+    g.add_argument("--connectivity", type=float, default=None, metavar="X",
+                   help="total compression of the 3x3 layers incl. the 2.25x of patterns, e.g. 8 "
+                        "(default: no connectivity pruning)")
+    g.add_argument("--no-exempt-first", dest="exempt_first", action="store_false",
+                   help="connectivity-prune the first conv layer too (default: it keeps all kernels)")
+    g = p.add_argument_group("training")
+    g.add_argument("--dense-checkpoint", metavar="CKPT", help="start from this trained dense (or pruned) checkpoint")
+    g.add_argument("--dense-epochs", type=_positive_int, default=6, help="dense training epochs (default: 6)")
+    g.add_argument("--admm-epochs", type=_positive_int, default=3, help="ADMM epochs (default: 3)")
+    g.add_argument("--retrain-epochs", type=_positive_int, default=3,
+                   help="masked retraining epochs (magnitude retrains admm+retrain epochs) (default: 3)")
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate, dense phase (cosine decay)")
+    g.add_argument("--admm-lr", type=float, default=5e-4, help="Adam learning rate, ADMM phase (constant)")
+    g.add_argument("--retrain-lr", type=float, default=5e-4, help="Adam learning rate, retraining (cosine)")
+    g.add_argument("--rho", type=float, default=1e-2, help="initial ADMM penalty rho (default: 0.01)")
+    g.add_argument("--rho-max", type=float, default=1.0, help="final rho; grows geometrically (default: 1)")
+    g.add_argument("--admm-updates-per-epoch", type=int, default=4, help="Z/Y/dual updates per epoch (default: 4)")
+    g.add_argument("--initial-library", type=int, default=32,
+                   help="ADMM starts from this many most frequent natural patterns and drops the least "
+                        "used until K remain (default: 32)")
+    g.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N training images")
+    g.add_argument("--test-limit", type=int, default=None, metavar="N", help="use the first N test images")
+    g.add_argument("--no-augment", dest="augment", action="store_false", help="no random horizontal flips")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--quick", action="store_true",
+                   help="demo/test setting: 2000 training and 1000 test images, one epoch per phase "
+                        "(explicit --*-epochs / --*-limit options still win)")
+    g = p.add_argument_group("running")
+    g.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    g.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its state.pt")
+    g.add_argument("--stop-after-epochs", type=int, default=None, metavar="N",
+                   help="stop after N epochs in this invocation (split a run over jobs; continue with --resume)")
+    g.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (default: 1)")
+    g.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def build_verify_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} verify",
+                                description="Verify a pruned checkpoint: every 3x3 kernel is all zero or has its "
+                                            "non-zeros only inside its library pattern. Prints the per-layer "
+                                            "compression; exits 1 on any violation.")
+    p.add_argument("checkpoint", help="a pruned checkpoint (pruned.pt)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+QUICK = {"train_limit": 2000, "test_limit": 1000, "dense_epochs": 1, "admm_epochs": 1, "retrain_epochs": 1}
+
+
+def _config_from_args(args, argv):
+    from .train import Config
+
+    if args.quick:
+        defaults = build_prune_parser().parse_args(["--out", "x"])
+        for key, value in QUICK.items():
+            explicit = any(a == f"--{key.replace('_', '-')}" or a.startswith(f"--{key.replace('_', '-')}=") for a in argv)
+            if not explicit:
+                setattr(args, key, value)
+        del defaults
+    return Config(model=args.model, method=args.method, patterns=args.patterns, connectivity=args.connectivity,
+                  exempt_first=args.exempt_first, dense_epochs=args.dense_epochs, admm_epochs=args.admm_epochs,
+                  retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, lr=args.lr, admm_lr=args.admm_lr,
+                  retrain_lr=args.retrain_lr, rho=args.rho, rho_max=args.rho_max,
+                  admm_updates_per_epoch=args.admm_updates_per_epoch, initial_library=args.initial_library,
+                  train_limit=args.train_limit, test_limit=args.test_limit, augment=args.augment, seed=args.seed,
+                  dense_checkpoint=args.dense_checkpoint)
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def verify_main(argv) -> int:
+    import json
+
+    from .checkpoint import CheckpointError
+    from .verify import format_report, verify_pruned
+
+    args = build_verify_parser().parse_args(argv)
+    try:
+        report = verify_pruned(args.checkpoint)
+    except CheckpointError as err:
+        return _error(str(err))
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        print(format_report(report))
+    if not report["ok"]:
+        print(f"{PROG}: error: {args.checkpoint}: {len(report['violations'])} violation(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def prune_main(argv) -> int:
+    args = build_prune_parser().parse_args(argv)
+    import torch
+
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .train import RunError, Trainer
+
+    torch.set_num_threads(max(1, args.threads))
+    config = _config_from_args(args, argv)
+    command = shlex.join([PROG, *argv])
+    try:
+        trainer = Trainer(config, args.out, progress=args.progress, command=command, device=args.device)
+        metrics = trainer.run(resume=args.resume, stop_after_epochs=args.stop_after_epochs)
+    except (CheckpointError, DataError, RunError, ValueError) as err:
+        return _error(str(err))
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if metrics is not None and trainer.rank == 0:
+        cmp = metrics["compression_3x3"]
+        print(f"{PROG}: {config.method} {config.model}: accuracy {metrics['accuracy']:.2f}% "
+              f"(dense {metrics['dense_accuracy']:.2f}%), 3x3 compression {cmp:.2f}x, "
+              f"{metrics['wall_time_s']:.0f} s -> {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "verify":
+        return verify_main(argv[1:])
+    if argv and argv[0] == "prune":
+        argv = argv[1:]
+    return prune_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,470 @@
+"""The training loop: dense baseline, ADMM pattern + connectivity pruning, masked retraining.
+
+A run is a list of phases, each a number of epochs:
+
+- ``dense``    train the baseline (skipped when starting from ``dense_checkpoint``);
+- ``admm``     ADMM with the augmented-Lagrangian penalty (method "admm" only);
+- ``retrain``  hard prune (pattern projection, then connectivity by kernel L2 norm), then
+               masked retraining: the masks are applied after every optimiser step. For
+               method "magnitude" the hard prune happens on the dense weights directly and the
+               retraining gets the ADMM epochs too, so both methods train equally long.
+
+After every epoch the full training state (weights, optimiser, ADMM variables, masks,
+history, progress) is written atomically to ``OUT/state.pt``; ``resume`` continues exactly
+where that file stopped (the batch order depends only on the seed and epoch number).
+
+Runs under ``torchrun --nproc_per_node N`` with DistributedDataParallel (gloo on CPU,
+nccl on GPUs): ranks split every epoch's batches, evaluation is sharded and summed, and only
+rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoint as ckpt
+from . import data as fmnist
+from . import models
+from .admm import AdmmPruner
+from .patterns import library_usage
+from .project import apply_masks, compression_report, hard_prune, layer_keep_ratios, masks_from_layers, \
+    nominal_compression
+
+STATE_FORMAT = "patsparse-train-state"
+METHODS = ("admm", "magnitude", "dense")
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything that determines a run's result (saved in the state; resume must match)."""
+
+    model: str = "vgg_small"
+    method: str = "admm"
+    patterns: int = 8
+    connectivity: float | None = None
+    exempt_first: bool = True
+    dense_epochs: int = 6
+    admm_epochs: int = 3
+    retrain_epochs: int = 3
+    batch_size: int = 128
+    lr: float = 2e-3
+    admm_lr: float = 5e-4
+    retrain_lr: float = 5e-4
+    rho: float = 1e-2
+    rho_max: float = 1.0
+    admm_updates_per_epoch: int = 4
+    initial_library: int = 32
+    train_limit: int | None = None
+    test_limit: int | None = None
+    augment: bool = True
+    seed: int = 0
+    dense_checkpoint: str | None = None
+
+    def phases(self) -> list[tuple[str, int]]:
+        phases = []
+        if self.dense_checkpoint is None and self.dense_epochs > 0:
+            phases.append(("dense", self.dense_epochs))
+        if self.method == "admm":
+            phases += [("admm", self.admm_epochs), ("retrain", self.retrain_epochs)]
+        elif self.method == "magnitude":
+            phases.append(("retrain", self.admm_epochs + self.retrain_epochs))
+        return [(name, n) for name, n in phases if n > 0 or name == "retrain"]
+
+
+class RunError(Exception):
+    """A user-facing problem with a run (bad resume state, impossible options)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Distributed helpers
+
+
+def dist_setup(device_arg: str | None = None) -> tuple[int, int, torch.device]:
+    """Initialise the process group when launched by torchrun; returns (rank, world, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device_arg != "cpu"
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def _all_sum(values: list[float], device, world: int) -> list[float]:
+    if world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _lr_at(base: float, step: int, total: int, schedule: str) -> float:
+    if schedule == "constant" or total <= 0:
+        return base
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images, labels, device, rank: int = 0, world: int = 1, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (percent) on the given examples (sharded over ranks, summed)."""
+    model.eval()
+    correct = 0
+    shard = range(rank, len(images), world)
+    idx = torch.tensor(list(shard), dtype=torch.long)
+    for start in range(0, len(idx), batch_size):
+        sel = idx[start:start + batch_size]
+        out = model(images[sel].to(device))
+        correct += int((out.argmax(1).cpu() == labels[sel]).sum())
+    total_correct, total = _all_sum([float(correct), float(len(idx))], device, world)
+    return 100.0 * total_correct / max(1.0, total)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images, batch_size: int, seed: int, device, rank: int = 0, world: int = 1,
+                          num_batches: int = 50) -> None:
+    """Re-estimate BatchNorm running statistics after hard pruning changed the weights.
+
+    The running mean/var measured on dense weights no longer fit the pruned ones, which can
+    make a pruned model look near chance until it is retrained. Uses a fixed, seeded set of
+    training batches (deterministic, so resume stays exact).
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    dummy = torch.zeros(len(images), dtype=torch.long)
+    for i, (x, _) in enumerate(fmnist.batches(images, dummy, batch_size, seed=seed, epoch=10_000, rank=rank,
+                                              world_size=world)):
+        if i >= num_batches:
+            break
+        model(x.to(device))
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
+
+
+def weights_checksum(model: nn.Module) -> float:
+    """A float64 fingerprint of all parameters and buffers (to compare ranks / runs)."""
+    model = getattr(model, "module", model)
+    return float(sum(t.double().abs().sum() * (i + 1) for i, t in enumerate(model.state_dict().values())
+                     if t.is_floating_point()))
+
+
+class Trainer:
+    """Runs one configuration in an output folder; see the module docstring."""
+
+    def __init__(self, config: Config, out: str | os.PathLike, *, progress: bool = True, command: str = "",
+                 device: str | None = None):
+        if config.method not in METHODS:
+            raise RunError(f"unknown method {config.method!r}; choose from {', '.join(METHODS)}")
+        if config.model not in models.MODELS:
+            raise RunError(f"unknown model {config.model!r}; choose from {', '.join(models.MODELS)}")
+        if models.input_shape(config.model)[1:] != (1, 28, 28):
+            raise RunError(f"model {config.model!r} takes {models.input_shape(config.model)[1:]} input; "
+                           "training on Fashion-MNIST needs vgg_small or resnet_small")
+        if not 1 <= config.patterns <= 56:
+            raise RunError(f"--patterns must be in 1..56, got {config.patterns}")
+        self.config = config
+        self.out = Path(out)
+        self.command = command
+        self.rank, self.world, self.device = dist_setup(device)
+        self.progress = progress and self.rank == 0
+        self.state_path = self.out / "state.pt"
+
+    # ----------------------------------------------------------------------------------------
+    def _log(self, message: str) -> None:
+        if self.rank == 0:
+            from tqdm import tqdm
+
+            tqdm.write(message)
+
+    def _new_model(self) -> nn.Module:
+        torch.manual_seed(self.config.seed)
+        return models.build(self.config.model)
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        model.to(self.device)
+        if self.world > 1:
+            return nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return model
+
+    def _save_state(self, state: dict) -> None:
+        if self.rank == 0:
+            ckpt.atomic_save(state, self.state_path)
+        if self.world > 1:
+            dist.barrier()
+
+    def _load_state(self) -> dict:
+        path = self.state_path
+        if not path.is_file():
+            raise RunError(f"--resume: no training state at {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # corrupt file: a clear one-line error
+            raise RunError(f"--resume: cannot read {path} ({type(err).__name__})") from None
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise RunError(f"--resume: {path} is not a patsparse-prune training state")
+        saved = state["config"]
+        current = dataclasses.asdict(self.config)
+        diff = [k for k in current if saved.get(k) != current[k]]
+        if diff:
+            raise RunError(f"--resume: options differ from the interrupted run in {', '.join(diff)}")
+        return state
+
+    # ----------------------------------------------------------------------------------------
+    def run(self, resume: bool = False, stop_after_epochs: int | None = None) -> dict | None:
+        """Train all phases; returns the metrics dict when finished (None if stopped early)."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        train_x, train_y = fmnist.load_fashion_mnist("train", cfg.train_limit)
+        test_x, test_y = fmnist.load_fashion_mnist("test", cfg.test_limit)
+        phases = cfg.phases()
+        iters_per_epoch = math.ceil(math.ceil(len(train_x) / self.world) / cfg.batch_size)
+
+        model = self._new_model()
+        history, extra = [], {}
+        phase_index, epochs_done, elapsed = 0, 0, 0.0
+        admm_state = opt_state = layers = None
+        if resume:
+            state = self._load_state()
+            model.load_state_dict(state["model_state"])
+            history, extra = state["history"], state["extra"]
+            phase_index, epochs_done, elapsed = state["phase_index"], state["epochs_done"], state["elapsed_s"]
+            admm_state, opt_state = state["admm_state"], state["optimizer_state"]
+            layers = _layers_from_tensors(state["layers"]) if state["layers"] is not None else None
+            self._log(f"resuming {self.out} at phase {phase_index} epoch {epochs_done}")
+        elif cfg.dense_checkpoint is not None:
+            try:
+                dense, info = ckpt.load_model(cfg.dense_checkpoint)
+            except ckpt.CheckpointError:
+                raise
+            if info["model"] != cfg.model:
+                raise RunError(f"--dense-checkpoint {cfg.dense_checkpoint} holds model {info['model']!r}, "
+                               f"not {cfg.model!r}")
+            model.load_state_dict(dense.state_dict())
+            extra["dense_checkpoint_metadata"] = info["metadata"]
+        model = self._wrap(model)
+        inner = getattr(model, "module", model)
+
+        if "dense_accuracy" not in extra and (not phases or phases[0][0] != "dense"):
+            extra["dense_accuracy"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+            self._log(f"starting accuracy {extra['dense_accuracy']:.2f}%")
+
+        started = time.time() - elapsed
+        epochs_this_call = 0
+        while phase_index < len(phases):
+            phase, phase_epochs = phases[phase_index]
+            admm = None
+            masks = masks_from_layers(layers) if layers is not None else None
+            if epochs_done == 0:
+                opt_state = admm_state = None
+                if phase == "admm":
+                    total_updates = phase_epochs * min(cfg.admm_updates_per_epoch, iters_per_epoch)
+                    admm = self._new_admm(inner, total_updates)
+                elif phase == "retrain":
+                    layers, masks = self._hard_prune(inner, admm_state_prev=extra.get("_admm_final_library"))
+                    extra["compression_3x3"] = nominal_compression(layers)
+                    recalibrate_batchnorm(model, train_x, cfg.batch_size, cfg.seed, self.device, self.rank, self.world)
+                    extra["accuracy_after_hard_prune"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+                    self._log(f"hard pruned: {extra['compression_3x3']:.2f}x on 3x3 layers, accuracy before "
+                              f"retraining {extra['accuracy_after_hard_prune']:.2f}%")
+            elif phase == "admm":
+                total_updates = phase_epochs * min(cfg.admm_updates_per_epoch, iters_per_epoch)
+                admm = self._new_admm(inner, total_updates)
+                admm.load_state_dict(admm_state)
+            base_lr = {"dense": cfg.lr, "admm": cfg.admm_lr, "retrain": cfg.retrain_lr}[phase]
+            optimizer = torch.optim.Adam(inner.parameters(), lr=base_lr)
+            if opt_state is not None:
+                optimizer.load_state_dict(opt_state)
+            schedule = "constant" if phase == "admm" else "cosine"
+            total_steps = phase_epochs * iters_per_epoch
+
+            while epochs_done < phase_epochs:
+                global_epoch = sum(n for _, n in phases[:phase_index]) + epochs_done
+                record = self._train_epoch(model, inner, optimizer, admm, masks, train_x, train_y, phase, epochs_done,
+                                           global_epoch, base_lr, schedule, total_steps, iters_per_epoch)
+                record["test_acc"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+                record["time_s"] = time.time() - started
+                history.append(record)
+                self._log(f"[{phase} {epochs_done + 1}/{phase_epochs}] loss {record['train_loss']:.4f} "
+                          f"train {record['train_acc']:.2f}% test {record['test_acc']:.2f}%"
+                          + (f" library {record['library_size']} rho {record['rho']:.3g}" if admm else ""))
+                epochs_done += 1
+                if phase == "dense":
+                    extra["dense_accuracy"] = record["test_acc"]
+                if admm is not None and epochs_done == phase_epochs:
+                    extra["_admm_final_library"] = [int(i) for i in admm.library_indices]
+                    extra["admm_initial_library_size"] = admm.initial_library_size
+                next_phase, next_done = (phase_index, epochs_done) if epochs_done < phase_epochs else (phase_index + 1, 0)
+                self._save_state({
+                    "format": STATE_FORMAT, "version": 1, "config": dataclasses.asdict(cfg),
+                    "model_state": inner.state_dict(), "phase_index": next_phase, "epochs_done": next_done,
+                    "optimizer_state": optimizer.state_dict() if next_done else None,
+                    "admm_state": admm.state_dict() if (admm is not None and next_done) else None,
+                    "layers": _layers_to_tensors(layers), "history": history, "extra": extra,
+                    "elapsed_s": time.time() - started})
+                epochs_this_call += 1
+                if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and \
+                        (next_phase, next_done) != (len(phases), 0):
+                    self._log(f"stopped after {epochs_this_call} epoch(s); continue with --resume")
+                    return None
+            phase_index, epochs_done = phase_index + 1, 0
+            opt_state = admm_state = None
+
+        return self._finish(model, inner, layers, history, extra, time.time() - started, test_x, test_y)
+
+    # ----------------------------------------------------------------------------------------
+    def _new_admm(self, inner, total_updates) -> AdmmPruner:
+        cfg = self.config
+        return AdmmPruner(inner, cfg.patterns, cfg.connectivity, cfg.exempt_first, cfg.initial_library,
+                          cfg.rho, cfg.rho_max, total_updates)
+
+    def _hard_prune(self, inner, admm_state_prev=None):
+        cfg = self.config
+        from .patterns import candidate_patterns, extract_library
+        from .project import conv3x3_layers
+
+        if cfg.method == "admm" and admm_state_prev is not None:
+            library = candidate_patterns()[admm_state_prev[: cfg.patterns]]
+        else:  # magnitude baseline: most frequent natural patterns of the dense weights
+            library = extract_library([m.weight for _, m in conv3x3_layers(inner)], cfg.patterns)
+        ratios = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first)
+        layers = hard_prune(inner, library, ratios)
+        return layers, masks_from_layers(layers)
+
+    def _train_epoch(self, model, inner, optimizer, admm, masks, xs, ys, phase, epoch_in_phase, global_epoch,
+                     base_lr, schedule, total_steps, iters_per_epoch) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.config
+        model.train()
+        update_every = max(1, iters_per_epoch // max(1, cfg.admm_updates_per_epoch))
+        loss_sum = correct = seen = 0.0
+        batches = fmnist.batches(xs, ys, cfg.batch_size, seed=cfg.seed, epoch=global_epoch, rank=self.rank,
+                                 world_size=self.world, augment=cfg.augment)
+        bar = tqdm(batches, total=iters_per_epoch, disable=not self.progress, leave=False,
+                   desc=f"{phase} {epoch_in_phase + 1}", unit="batch", dynamic_ncols=True)
+        info = {}
+        for step, (x, y) in enumerate(bar):
+            x, y = x.to(self.device), y.to(self.device)
+            global_step = epoch_in_phase * iters_per_epoch + step
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(base_lr, global_step, total_steps, schedule)
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if admm is not None:
+                admm.add_penalty_grad(inner)
+            optimizer.step()
+            if masks is not None:
+                apply_masks(inner, masks)
+            if admm is not None and (step + 1) % update_every == 0 and \
+                    (step + 1) // update_every <= cfg.admm_updates_per_epoch:
+                info = admm.update(inner)
+            loss_sum += float(loss.detach()) * len(y)
+            correct += float((out.argmax(1) == y).sum())
+            seen += len(y)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], self.device, self.world)
+        record = {"phase": phase, "epoch": global_epoch + 1, "train_loss": loss_sum / max(1, seen),
+                  "train_acc": 100.0 * correct / max(1, seen)}
+        if admm is not None:
+            record.update(library_size=len(admm.library_indices), rho=admm.rho, **admm.residuals(inner))
+            record["penalty"] = admm.penalty(inner)
+        return record
+
+    def _finish(self, model, inner, layers, history, extra, wall, test_x, test_y) -> dict:
+        cfg = self.config
+        final_acc = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+        checksums = [weights_checksum(inner)]
+        if self.world > 1:
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, checksums[0])
+            checksums = gathered
+        report = compression_report(inner)
+        epochs = {name: n for name, n in cfg.phases()}
+        metrics = {
+            "model": cfg.model, "dataset": "fashion-mnist", "method": cfg.method,
+            "num_patterns": cfg.patterns if cfg.method != "dense" else None,
+            "connectivity_target": cfg.connectivity, "exempt_first": cfg.exempt_first,
+            "accuracy": final_acc, "dense_accuracy": extra.get("dense_accuracy"),
+            "accuracy_after_hard_prune": extra.get("accuracy_after_hard_prune"),
+            "compression_3x3": report["compression"], "epochs": epochs,
+            "total_epochs": sum(epochs.values()), "wall_time_s": wall, "world_size": self.world,
+            "rank_weight_checksums": checksums, "config": dataclasses.asdict(cfg), "command": self.command,
+            "train_examples": cfg.train_limit or 60000, "test_examples": len(test_x),
+            "history": history, "layers": {},
+        }
+        if "admm_initial_library_size" in extra:
+            metrics["admm_initial_library_size"] = extra["admm_initial_library_size"]
+        if layers is not None:
+            library = next(iter(layers.values()))["pattern_library"]
+            metrics["pattern_library"] = library.tolist()
+            for name, info in layers.items():
+                mask = info["kernel_mask"]
+                metrics["layers"][name] = {
+                    **report["layers"][name],
+                    "connectivity_rate": float(mask.mean()),
+                    "pattern_usage": library_usage(info["pattern_ids"], len(library)).tolist(),
+                }
+        else:
+            metrics["layers"] = report["layers"]
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            meta = {k: metrics[k] for k in ("dataset", "method", "num_patterns", "connectivity_target", "accuracy",
+                                           "dense_accuracy", "compression_3x3", "epochs", "exempt_first")}
+            if layers is None:
+                ckpt.save_model(self.out / "dense.pt", inner, cfg.model, meta)
+            else:
+                meta["keep_ratios"] = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first)
+                ckpt.save_pruned(self.out / "pruned.pt", inner, cfg.model, layers, meta)
+            write_json(self.out / "metrics.json", metrics)
+            from . import plots
+
+            plots.plot_all(metrics, self.out)
+        if self.world > 1:
+            dist.barrier()
+        return metrics
+
+
+def write_json(path, obj) -> None:
+    """Write JSON atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def _layers_to_tensors(layers):
+    if layers is None:
+        return None
+    return {name: {"pattern_library": torch.as_tensor(info["pattern_library"]),
+                   "pattern_ids": torch.as_tensor(info["pattern_ids"]),
+                   "kernel_mask": torch.as_tensor(info["kernel_mask"])} for name, info in layers.items()}
+
+
+def _layers_from_tensors(layers):
+    return {name: {k: v.numpy() for k, v in info.items()} for name, info in layers.items()}

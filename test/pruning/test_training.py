@@ -1,0 +1,116 @@
+"""End-to-end training runs on tiny subsets: CLI outputs, masks, resume, DDP, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY
+from patsparse.pruning import cli
+from patsparse.pruning.checkpoint import load_pruned
+from patsparse.pruning.project import conv3x3_layers
+from patsparse.pruning.verify import verify_pruned
+
+
+def run(out, *extra):
+    return cli.main([*TINY, "--out", str(out), *extra])
+
+
+@pytest.fixture(scope="module")
+def admm_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("admm")
+    torch.set_num_threads(1)
+    assert run(out, "--patterns", "6", "--connectivity", "6", "--admm-epochs", "2") == 0
+    return out
+
+
+def test_admm_run_writes_outputs_and_every_kernel_satisfies_its_mask(admm_run):
+    for name in ("pruned.pt", "metrics.json", "library.png", "layers.png", "curves.png", "state.pt"):
+        assert (admm_run / name).is_file(), name
+    model, info = load_pruned(admm_run / "pruned.pt")
+    assert verify_pruned(admm_run / "pruned.pt")["ok"]
+    for name, module in conv3x3_layers(model):
+        layer = info["layers"][name]
+        assert layer["pattern_library"].shape == (6, 9)
+        w = module.weight.detach().numpy().reshape(*layer["kernel_mask"].shape, 9)
+        allowed = layer["pattern_library"][np.clip(layer["pattern_ids"], 0, None)].astype(bool)
+        allowed &= layer["kernel_mask"][..., None]
+        assert not (w[~allowed] != 0).any(), name
+    metrics = json.loads((admm_run / "metrics.json").read_text())
+    assert metrics["compression_3x3"] == pytest.approx(6.0, rel=0.03)
+    assert [h["phase"] for h in metrics["history"]] == ["dense", "admm", "admm", "retrain"]
+    # The ADMM phase shrank the library from the larger natural one down to K.
+    assert metrics["admm_initial_library_size"] > 6
+    assert metrics["history"][2]["library_size"] == 6
+    assert metrics["history"][1]["library_size"] > 6
+    assert info["metadata"]["num_patterns"] == 6 and "accuracy" in info["metadata"]
+    assert metrics["command"].startswith("patsparse-prune ")
+
+
+def test_resume_equals_an_uninterrupted_run(admm_run, tmp_path):
+    args = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2")
+    # Stop inside the ADMM phase, then at the ADMM/retrain boundary, then finish.
+    assert run(tmp_path, *args, "--stop-after-epochs", "2") == 0
+    assert not (tmp_path / "pruned.pt").exists()
+    assert run(tmp_path, *args, "--resume", "--stop-after-epochs", "1") == 0
+    assert run(tmp_path, *args, "--resume") == 0
+    whole = torch.load(admm_run / "pruned.pt", weights_only=True)
+    split = torch.load(tmp_path / "pruned.pt", weights_only=True)
+    for key, value in whole["state_dict"].items():
+        assert torch.equal(split["state_dict"][key], value), key
+    for name in whole["layers"]:
+        assert torch.equal(whole["layers"][name]["pattern_ids"], split["layers"][name]["pattern_ids"])
+    a = json.loads((admm_run / "metrics.json").read_text())["history"]
+    b = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert [h["test_acc"] for h in a] == [h["test_acc"] for h in b]
+
+
+def test_resume_with_different_options_is_refused(admm_run, tmp_path, capsys):
+    assert run(tmp_path, "--stop-after-epochs", "1") == 0
+    assert run(tmp_path, "--resume", "--patterns", "4") == 1
+    assert "options differ" in capsys.readouterr().err
+
+
+def test_magnitude_baseline_from_dense_checkpoint(tmp_path):
+    dense = tmp_path / "dense"
+    assert run(dense, "--method", "dense") == 0
+    assert (dense / "dense.pt").is_file()
+    out = tmp_path / "mag"
+    assert run(out, "--method", "magnitude", "--patterns", "4", "--dense-checkpoint", str(dense / "dense.pt")) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["phase"] for h in metrics["history"]] == ["retrain", "retrain"]  # admm + retrain epochs
+    assert metrics["compression_3x3"] == pytest.approx(2.25)
+    dense_acc = json.loads((dense / "metrics.json").read_text())["accuracy"]
+    assert metrics["dense_accuracy"] == pytest.approx(dense_acc)
+    assert verify_pruned(out / "pruned.pt")["ok"]
+
+
+def test_dense_checkpoint_errors_are_clear(tmp_path, capsys):
+    assert run(tmp_path / "o", "--dense-checkpoint", str(tmp_path / "nope.pt")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("patsparse-prune: error: ") and "nope.pt" in err and "Traceback" not in err
+
+
+def test_missing_dataset_names_the_debian_package(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATSPARSE_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    assert run(tmp_path / "o") == 1
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_two_process_ddp_run(tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "patsparse.pruning.cli", *TINY, "--patterns", "4", "--connectivity", "4", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    checksums = metrics["rank_weight_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]  # ranks hold identical weights
+    assert verify_pruned(out / "pruned.pt")["ok"]
+    assert metrics["compression_3x3"] == pytest.approx(4.0, rel=0.03)
