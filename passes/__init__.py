@@ -1,6 +1,5 @@
-"""patsparse passes, one module per pass, named after its flag."""
+"""patsparse passes, one module per pass, named after its flag; `registry` maps flags to passes."""
 
 from .base import PassFailure, PassOptionError, PatsparsePass, option
-from .registry import PASSES, lookup
 
-__all__ = ["PASSES", "PassFailure", "PassOptionError", "PatsparsePass", "lookup", "option"]
+__all__ = ["PassFailure", "PassOptionError", "PatsparsePass", "option"]

@@ -7,6 +7,7 @@ from .detect_patterns import DetectPatternsPass
 from .expand_to_linalg import ExpandToLinalgPass
 from .report import ReportPass
 from .verify import VerifyPass
+from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
 
 PASSES: dict[str, type[PatsparsePass]] = {
     cls.flag: cls for cls in (
@@ -14,6 +15,7 @@ PASSES: dict[str, type[PatsparsePass]] = {
         DetectPatternsPass,
         ExpandToLinalgPass,
         ReportPass,
+        ConvertPatsparseToVectorPass,
     )
 }
 

@@ -17,7 +17,8 @@ from mlir import ir, passmanager
 from patsparse.cliutil import ToolError, atomic_write, read_input, run_main
 from patsparse.diagnostics import DiagnosticCollector, check_expectations, parse_expectations
 from patsparse.dialect import load_dialect, verify_module
-from patsparse.passes import PASSES, PassOptionError, PatsparsePass
+from patsparse.passes import PassOptionError, PatsparsePass
+from patsparse.passes.registry import PASSES
 
 PROG = "patsparse-opt"
 SPLIT_MARKER = re.compile(r"^\s*//\s*-----\s*$")
@@ -81,7 +82,7 @@ def make_element(text: str):
     """'patsparse-x{a=1}' -> a configured pass; anything else stays upstream text."""
     name, _, rest = text.partition("{")
     name = name.strip()
-    if name.startswith("patsparse-"):
+    if name.startswith("patsparse-") or name in PASSES:
         cls = PASSES.get(name)
         if cls is None:
             raise ToolError(f"unknown pass '{name}' (see {PROG} --help for the patsparse passes)")
@@ -111,7 +112,7 @@ def parse_pass_flags(flags: list[str]) -> list:
         if not flag.startswith("--") or len(flag) == 2:
             raise ToolError(f"unknown argument '{flag}' (see {PROG} --help)")
         name, sep, options = flag[2:].partition("=")
-        if name.startswith("patsparse-"):
+        if name.startswith("patsparse-") or name in PASSES:
             elements.append(make_element(f"{name}{{{options}}}" if sep else name))
         else:
             # An upstream pass; the PassManager validates the name.

@@ -1,0 +1,99 @@
+"""Run compiled models: host shared libraries in process, AArch64 runners under qemu.
+
+    model = patsparse.runtime.load("vgg.so")        # shapes from vgg.json beside it
+    y = model(x)                                    # numpy in, numpy out
+    y = patsparse.runtime.run_aarch64("vgg", x)     # qemu-aarch64 ./vgg in.bin out.bin
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from patsparse import toolchain
+from patsparse.cliutil import ToolError
+
+
+class ModelRuntimeError(ToolError):
+    """A compiled model that cannot be loaded or run."""
+
+
+def _metadata(path: Path) -> dict:
+    sidecar = path.with_suffix(".json")
+    try:
+        return json.loads(sidecar.read_text())
+    except FileNotFoundError:
+        raise ModelRuntimeError(f"{sidecar}: missing; it is written by patsparse-compile beside {path.name}") from None
+    except json.JSONDecodeError as error:
+        raise ModelRuntimeError(f"{sidecar}: not valid JSON ({error.msg})") from None
+
+
+def _check_input(x: np.ndarray, shape: list[int]) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if list(x.shape) != list(shape):
+        raise ModelRuntimeError(f"input shape {list(x.shape)}, the model was compiled for {shape}")
+    return x
+
+
+class CompiledModel:
+    """A host shared library from patsparse-compile, callable on numpy arrays."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.metadata = _metadata(self.path)
+        if self.metadata.get("target") != "host":
+            raise ModelRuntimeError(f"{self.path}: compiled for {self.metadata.get('target')}, not the host")
+        try:
+            self.library = ctypes.CDLL(str(self.path.resolve()))
+        except OSError as error:
+            raise ModelRuntimeError(f"{self.path}: cannot load: {error}") from None
+        self.function = getattr(self.library, self.metadata["entry"])
+        self.function.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self.function.restype = None
+        self.input_shape = self.metadata["input_shape"]
+        self.output_shape = self.metadata["output_shape"]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = _check_input(x, self.input_shape)
+        output = np.empty(self.output_shape, np.float32)
+        self.function(x.ctypes.data, output.ctypes.data)
+        return output
+
+    def time(self, x: np.ndarray, runs: int = 30, warmup: int = 3) -> list[float]:
+        """Seconds per run, `runs` times after `warmup` runs."""
+        x = _check_input(x, self.input_shape)
+        output = np.empty(self.output_shape, np.float32)
+        for _ in range(warmup):
+            self.function(x.ctypes.data, output.ctypes.data)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.function(x.ctypes.data, output.ctypes.data)
+            times.append(time.perf_counter() - start)
+        return times
+
+
+def load(path: str | Path) -> CompiledModel:
+    return CompiledModel(path)
+
+
+def run_aarch64(runner: str | Path, x: np.ndarray, timeout: float = 600) -> np.ndarray:
+    """Run an AArch64 runner from patsparse-compile under qemu-aarch64 on `x`."""
+    runner = Path(runner)
+    metadata = _metadata(runner)
+    x = _check_input(x, metadata["input_shape"])
+    qemu = toolchain.find("qemu-aarch64")
+    with tempfile.TemporaryDirectory(prefix="patsparse-qemu-") as scratch:
+        input_file, output_file = Path(scratch) / "input.bin", Path(scratch) / "output.bin"
+        x.tofile(input_file)
+        result = subprocess.run([str(qemu), str(runner.resolve()), str(input_file), str(output_file)],
+                                capture_output=True, text=True, timeout=timeout)
+        if result.returncode:
+            raise ModelRuntimeError(f"{runner}: exited with {result.returncode} under qemu: {result.stderr.strip()}")
+        return np.fromfile(output_file, np.float32).reshape(metadata["output_shape"])

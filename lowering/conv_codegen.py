@@ -1,0 +1,283 @@
+"""Vector code for one convolution layer whose kernels are lists of taps.
+
+A pattern convolution is a set of kernels, each reading one input channel through the
+taps of one pattern; a dense KHxKW convolution is the same thing with one pattern that
+has every tap. One generator therefore serves both: it emits a function over memrefs
+
+    func.func private @<name>(%input: memref<NxCxHxWxf32>, [%bias: memref<Fxf32>,]
+                              %output: memref<NxFxHoxWoxf32>)
+
+that computes, a row of output pixels at a time, R vectors of V lanes along the width:
+
+    for n, for position p (filter f = filter_order[p]), for output row y, for x-block:
+      acc[0..R) = broadcast(bias[f])
+      for each pattern q (unrolled: its taps are constants)
+        for kernel k in segment (p, q):                  # scf.for, accumulators as iter_args
+          c = kernel_channels[k]
+          for each tap (dr, dc) of q, t-th weight w = weights[k*T + t]:   # unrolled
+            for j < R: acc[j] = fma(broadcast(w), load(in[c, y*sh + dr, x0 + j*V + dc]), acc[j])
+      store acc to the row, copy the row's Wo valid pixels to the output
+
+Rationale:
+- The input is first copied into a zero-padded buffer whose width is split into `sw` phases
+  (column i*sw + c goes to phase c, index i). Every tap then reads contiguous vectors at
+  a constant offset for any stride, and all loads are in bounds (no masks).
+- Kernels are grouped by pattern inside each filter so tap offsets are compile-time
+  constants; the weights are stored in exactly the order the loop reads them.
+- FKW arrays become private memref.globals, so the code is independent of bufferization;
+  the caller passes buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, func, linalg, memref, scf, vector
+
+from patsparse.dialect.fkw import FKW, pattern_taps
+
+
+@dataclass
+class ConvLayer:
+    """Everything the generator needs about one convolution, as plain numbers."""
+
+    name: str
+    input_shape: tuple[int, int, int, int]      # N, C, H, W
+    filters: int
+    output_hw: tuple[int, int]
+    strides: tuple[int, int]
+    padding: tuple[int, int, int, int]           # top, left, bottom, right
+    kernel_hw: tuple[int, int]
+    patterns: list[list[tuple[int, int]]]        # per pattern: its taps as (row, column)
+    filter_order: np.ndarray                     # F
+    segments: np.ndarray                         # F x (K + 1): kernels of (position, pattern)
+    kernel_channels: np.ndarray                  # Nk
+    weights: np.ndarray                          # Nk * T, in read order
+    has_bias: bool
+
+    @property
+    def taps_per_kernel(self) -> int:
+        return len(self.patterns[0])
+
+    @property
+    def num_kernels(self) -> int:
+        return int(self.kernel_channels.shape[0])
+
+    @classmethod
+    def from_fkw(cls, name: str, fkw: FKW, input_shape, output_shape, strides, padding, has_bias) -> "ConvLayer":
+        """Kernels regrouped by pattern inside each filter (stable, so channels stay sorted)."""
+        taps = pattern_taps(fkw.pattern_library)
+        num_patterns = fkw.num_patterns
+        offsets = np.asarray(fkw.filter_offsets, np.int64)
+        pattern_ids = np.asarray(fkw.kernel_pattern_ids, np.int64)
+        weights = np.asarray(fkw.weights, np.float32).reshape(-1, 4)
+        channels = np.asarray(fkw.kernel_channels, np.int64)
+        order, segments = [], np.zeros((fkw.num_filters, num_patterns + 1), np.int32)
+        for position in range(fkw.num_filters):
+            kernels = np.arange(offsets[position], offsets[position + 1])
+            kernels = kernels[np.argsort(pattern_ids[kernels], kind="stable")]
+            counts = np.bincount(pattern_ids[kernels], minlength=num_patterns)
+            segments[position] = len(order) + np.concatenate([[0], np.cumsum(counts)])
+            order.extend(kernels.tolist())
+        order = np.asarray(order, np.int64)
+        return cls(name=name, input_shape=tuple(input_shape), filters=fkw.num_filters,
+                   output_hw=tuple(output_shape[2:]), strides=tuple(strides), padding=tuple(padding),
+                   kernel_hw=(3, 3), patterns=[[(int(t) // 3, int(t) % 3) for t in row] for row in taps],
+                   filter_order=np.asarray(fkw.filter_order, np.int32), segments=segments,
+                   kernel_channels=channels[order].astype(np.int32) if order.size else np.zeros(0, np.int32),
+                   weights=weights[order].reshape(-1) if order.size else np.zeros(0, np.float32),
+                   has_bias=has_bias)
+
+    @classmethod
+    def dense(cls, name: str, weight: np.ndarray, input_shape, output_shape, strides, padding,
+              has_bias) -> "ConvLayer":
+        """A dense KHxKW convolution: one pattern with every tap, every kernel kept."""
+        filters, channels, kernel_h, kernel_w = weight.shape
+        taps = [(r, c) for r in range(kernel_h) for c in range(kernel_w)]
+        segments = np.stack([np.arange(filters) * channels, (np.arange(filters) + 1) * channels], axis=1)
+        return cls(name=name, input_shape=tuple(input_shape), filters=filters,
+                   output_hw=tuple(output_shape[2:]), strides=tuple(strides), padding=tuple(padding),
+                   kernel_hw=(kernel_h, kernel_w), patterns=[taps],
+                   filter_order=np.arange(filters, dtype=np.int32), segments=segments.astype(np.int32),
+                   kernel_channels=np.tile(np.arange(channels, dtype=np.int32), filters),
+                   weights=np.ascontiguousarray(weight, np.float32).reshape(-1), has_bias=has_bias)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How the generated loops are shaped (tuned per layer by the optimisation passes)."""
+
+    vector_width: int = 16     # f32 lanes: 16 for AVX-512, 8 for AVX2, 4 for NEON
+    max_accumulators: int = 8  # vectors along the output row kept in registers
+
+    def blocking(self, out_width: int) -> tuple[int, int]:
+        """(accumulators R, number of x-blocks), with the least padding waste."""
+        vectors = -(-out_width // self.vector_width)
+        blocks = -(-vectors // self.max_accumulators)
+        return -(-vectors // blocks), blocks
+
+
+@dataclass
+class _Builder:
+    """Constants created once at the entry of the function (so they dominate every use)."""
+
+    entry: ir.Block
+    cache: dict = field(default_factory=dict)
+
+    def index(self, value: int) -> ir.Value:
+        key = ("index", value)
+        if key not in self.cache:
+            with ir.InsertionPoint.at_block_begin(self.entry):
+                self.cache[key] = arith.ConstantOp.create_index(value).result
+        return self.cache[key]
+
+    def f32(self, value: float) -> ir.Value:
+        key = ("f32", value)
+        if key not in self.cache:
+            with ir.InsertionPoint.at_block_begin(self.entry):
+                self.cache[key] = arith.ConstantOp(ir.F32Type.get(), value).result
+        return self.cache[key]
+
+
+def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.MemRefType]:
+    size = max(int(array.size), 1)  # an empty global is not allowed; pad with one zero
+    data = np.zeros(size, array.dtype)
+    data[:array.size] = array.reshape(-1)
+    memref_type = ir.MemRefType.get([size], element)
+    memref.GlobalOp(name, ir.TypeAttr.get(memref_type), sym_visibility="private",
+                    initial_value=ir.DenseElementsAttr.get(data, type=ir.RankedTensorType.get([size], element)),
+                    constant=True,
+                    alignment=64)
+    return name, memref_type
+
+
+def _for(lower: ir.Value, upper: ir.Value, step: ir.Value, iter_args=None):
+    loop = scf.ForOp(lower, upper, step, iter_args or [])
+    return loop
+
+
+def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> str:
+    """Emit the layer's globals and function at `module_ip`; return the function name."""
+    f32 = ir.F32Type.get()
+    i32 = ir.IntegerType.get_signless(32)
+    index = ir.IndexType.get()
+    batch, channels, height, width = layer.input_shape
+    out_h, out_w = layer.output_hw
+    stride_h, stride_w = layer.strides
+    top, left, bottom, right = layer.padding
+    kernel_h, kernel_w = layer.kernel_hw
+    lanes = schedule.vector_width
+    accumulators, blocks = schedule.blocking(out_w)
+    block_width = accumulators * lanes
+    padded_out_w = blocks * block_width
+    padded_h = height + top + bottom
+    padded_w = width + left + right
+    phase_w = max(padded_out_w + (kernel_w - 1) // stride_w, -(-padded_w // stride_w))
+    taps_per_kernel = layer.taps_per_kernel
+    num_patterns = len(layer.patterns)
+    vector_type = ir.VectorType.get([lanes], f32)
+
+    with module_ip:
+        weights_name, weights_type = _global(f"{layer.name}_weights", layer.weights, f32)
+        channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels.astype(np.int32), i32)
+        segments_name, segments_type = _global(f"{layer.name}_segments", layer.segments.astype(np.int32), i32)
+        order_name, order_type = _global(f"{layer.name}_filter_order", layer.filter_order.astype(np.int32), i32)
+        input_type = ir.MemRefType.get(list(layer.input_shape), f32)
+        output_type = ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32)
+        argument_types = [input_type] + ([ir.MemRefType.get([layer.filters], f32)] if layer.has_bias else []) + [output_type]
+        function = func.FuncOp(layer.name, (argument_types, []), visibility="private")
+    entry = function.add_entry_block()
+    b = _Builder(entry)
+    with ir.InsertionPoint(entry):
+        input_buffer = entry.arguments[0]
+        bias_buffer = entry.arguments[1] if layer.has_bias else None
+        output_buffer = entry.arguments[-1]
+        weights = memref.GetGlobalOp(weights_type, weights_name).result
+        kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result
+        segments = memref.GetGlobalOp(segments_type, segments_name).result
+        filter_order = memref.GetGlobalOp(order_type, order_name).result
+        phased = memref.AllocOp(ir.MemRefType.get([channels, padded_h, stride_w, phase_w], f32), [], [],
+                                alignment=64).result
+        row = memref.AllocOp(ir.MemRefType.get([padded_out_w], f32), [], [], alignment=64).result
+        one = b.index(1)
+
+        def load_index(buffer, position):
+            return arith.IndexCastOp(index, memref.LoadOp(buffer, [position]).result).result
+
+        batch_loop = _for(b.index(0), b.index(batch), one)
+        with ir.InsertionPoint(batch_loop.body):
+            n = batch_loop.induction_variable
+            # Zero-padded, width-phased copy of input image n.
+            linalg.fill(b.f32(0.0), outs=[phased])
+            channel_loop = _for(b.index(0), b.index(channels), one)
+            with ir.InsertionPoint(channel_loop.body):
+                c = channel_loop.induction_variable
+                row_loop = _for(b.index(0), b.index(height), one)
+                with ir.InsertionPoint(row_loop.body):
+                    r = row_loop.induction_variable
+                    column_loop = _for(b.index(0), b.index(width), one)
+                    with ir.InsertionPoint(column_loop.body):
+                        x = column_loop.induction_variable
+                        value = memref.LoadOp(input_buffer, [n, c, r, x]).result
+                        padded_column = arith.AddIOp(x, b.index(left)).result
+                        phase = arith.RemUIOp(padded_column, b.index(stride_w)).result
+                        phase_index = arith.DivUIOp(padded_column, b.index(stride_w)).result
+                        memref.StoreOp(value, phased, [c, arith.AddIOp(r, b.index(top)).result, phase, phase_index])
+                        scf.YieldOp([])
+                    scf.YieldOp([])
+                scf.YieldOp([])
+
+            position_loop = _for(b.index(0), b.index(layer.filters), one)
+            with ir.InsertionPoint(position_loop.body):
+                p = position_loop.induction_variable
+                f = load_index(filter_order, p)
+                bias = memref.LoadOp(bias_buffer, [f]).result if bias_buffer is not None else b.f32(0.0)
+                bias_vector = vector.BroadcastOp(vector_type, bias).result
+                segment_base = arith.MulIOp(p, b.index(num_patterns + 1)).result
+                bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
+                          for q in range(num_patterns + 1)]
+                y_loop = _for(b.index(0), b.index(out_h), one)
+                with ir.InsertionPoint(y_loop.body):
+                    y = y_loop.induction_variable
+                    input_row = arith.MulIOp(y, b.index(stride_h)).result
+                    block_loop = _for(b.index(0), b.index(padded_out_w), b.index(block_width))
+                    with ir.InsertionPoint(block_loop.body):
+                        x0 = block_loop.induction_variable
+                        accumulated = [bias_vector] * accumulators
+                        for q, taps in enumerate(layer.patterns):
+                            kernel_loop = _for(bounds[q], bounds[q + 1], one, accumulated)
+                            with ir.InsertionPoint(kernel_loop.body):
+                                k = kernel_loop.induction_variable
+                                accs = list(kernel_loop.inner_iter_args)
+                                c = load_index(kernel_channels, k)
+                                weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
+                                for t, (dr, dc) in enumerate(taps):
+                                    w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
+                                    w_vector = vector.BroadcastOp(vector_type, w).result
+                                    tap_row = arith.AddIOp(input_row, b.index(dr)).result
+                                    tap_column = arith.AddIOp(x0, b.index(dc // stride_w)).result
+                                    phase = b.index(dc % stride_w)
+                                    for j in range(accumulators):
+                                        column = arith.AddIOp(tap_column, b.index(j * lanes)).result if j else tap_column
+                                        loaded = vector.LoadOp(vector_type, phased, [c, tap_row, phase, column]).result
+                                        accs[j] = vector.FMAOp(w_vector, loaded, accs[j]).result
+                                scf.YieldOp(accs)
+                            accumulated = list(kernel_loop.results)
+                        for j in range(accumulators):
+                            column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
+                            vector.StoreOp(accumulated[j], row, [column])
+                        scf.YieldOp([])
+                    copy_loop = _for(b.index(0), b.index(out_w), one)
+                    with ir.InsertionPoint(copy_loop.body):
+                        x = copy_loop.induction_variable
+                        memref.StoreOp(memref.LoadOp(row, [x]).result, output_buffer, [n, f, y, x])
+                        scf.YieldOp([])
+                    scf.YieldOp([])
+                scf.YieldOp([])
+            scf.YieldOp([])
+        # No explicit deallocs: the buffer-deallocation pipeline inserts them (and refuses
+        # hand-written ones).
+        func.ReturnOp([])
+    return layer.name

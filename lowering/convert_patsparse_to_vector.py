@@ -1,0 +1,112 @@
+"""`convert-patsparse-to-vector`: pattern convolutions (and optionally dense ones) to vector code."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mlir import ir
+from mlir.dialects import bufferization, func, memref
+
+from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
+from patsparse.passes.base import PatsparsePass, option
+from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
+from patsparse.passes.ir_utils import erase_if_dead
+
+from .conv_codegen import ConvLayer, Schedule, build_conv_function
+
+FUNCTION_PREFIX = "patsparse_conv_"
+
+
+@dataclasses.dataclass
+class ConvertPatsparseToVectorPass(PatsparsePass):
+    """Lower every `patsparse.pattern_conv2d` to a call of a generated function of `scf` loops
+    and `vector` ops specialised to the layer's patterns (see lowering/conv_codegen.py).
+
+    ```mlir
+    %y = "patsparse.pattern_conv2d"(%x, %b) {...} : (tensor<1x16x28x28xf32>, tensor<16xf32>) -> tensor<1x16x28x28xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %xm = bufferization.to_buffer %x read_only : tensor<1x16x28x28xf32> to memref<1x16x28x28xf32>
+    %bm = bufferization.to_buffer %b read_only : ...
+    %ym = memref.alloc() {alignment = 64 : i64} : memref<1x16x28x28xf32>
+    call @patsparse_conv_0(%xm, %bm, %ym) : (...) -> ()
+    %y = bufferization.to_tensor %ym restrict writable : memref<1x16x28x28xf32> to tensor<1x16x28x28xf32>
+    ...
+    func.func private @patsparse_conv_0(%in: memref<...>, %bias: memref<16xf32>, %out: memref<...>) {
+      // vector.load / vector.fma at constant tap offsets, FKW arrays as memref.globals
+    }
+    ```
+
+    With `dense-convolutions`, `linalg.conv_2d_nchw_fchw` ops with constant weights (any kernel
+    size, dilation 1) go through the same generator as a single pattern holding every tap, so
+    the dense remainder of a model (and a model compiled without detection) gets the same
+    vector code instead of naive loops. Convolutions that do not match stay for upstream.
+
+    Rationale:
+    - The call boundary with explicit buffers keeps the generated code independent of
+      one-shot bufferization, which handles `to_buffer`/`to_tensor` around it.
+    - Vector width and register blocking are options, so the host (AVX-512: 16 lanes) and
+      AArch64 (NEON: 4 lanes) share the code path and the tuner can choose per layer.
+    """
+
+    flag = "convert-patsparse-to-vector"
+    summary = "Lower patsparse.pattern_conv2d (and optionally dense convolutions) to scf + vector code"
+
+    vector_width: int = option(16, "f32 lanes per vector: 16 (AVX-512), 8 (AVX2), 4 (NEON)")
+    accumulators: int = option(8, "most output vectors along a row kept in registers")
+    dense_convolutions: bool = option(False, "also lower constant-weight linalg.conv_2d_nchw_fchw ops")
+
+    def run(self, module: ir.Operation) -> None:
+        targets = []
+
+        def collect(op: ir.Operation) -> ir.WalkResult:
+            if op.name == PATTERN_CONV2D or (self.dense_convolutions and is_convolution(op)):
+                targets.append(op.operation)
+            return ir.WalkResult.ADVANCE
+
+        module.walk(collect)
+        schedule = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators)
+        body = module.regions[0].blocks[0]
+        existing = sum(1 for op in body.operations if op.operation.name == "func.func"
+                       and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
+        lowered = 0
+        for op in targets:
+            name = f"{FUNCTION_PREFIX}{existing + lowered}"
+            if op.name == PATTERN_CONV2D:
+                conv = PatternConv2dOp(op)
+                layer = ConvLayer.from_fkw(name, conv.fkw, conv.input_shape, conv.output_shape, conv.strides,
+                                           conv.padding, conv.bias is not None)
+                source, bias = conv.input, conv.bias
+            else:
+                try:
+                    match = match_convolution(op)
+                except NotRewritten:
+                    continue
+                output_shape = list(op.results[0].type.shape)
+                layer = ConvLayer.dense(name, match.weight, list(match.source.type.shape), output_shape,
+                                        match.strides, match.padding, match.bias is not None)
+                source, bias = match.source, match.bias
+            with op.location:
+                build_conv_function(layer, schedule, ir.InsertionPoint(body))
+            self._replace_with_call(op, name, source, bias)
+            lowered += 1
+        self.statistics = {"lowered": lowered}
+
+    @staticmethod
+    def _replace_with_call(op: ir.Operation, name: str, source: ir.Value, bias: ir.Value | None) -> None:
+        result_type = op.results[0].type
+        f32 = ir.F32Type.get()
+        with ir.InsertionPoint(op), op.location:
+            operands = [bufferization.ToBufferOp(ir.MemRefType.get(list(source.type.shape), f32), source,
+                                                 read_only=True).result]
+            if bias is not None:
+                operands.append(bufferization.ToBufferOp(ir.MemRefType.get(list(bias.type.shape), f32), bias,
+                                                         read_only=True).result)
+            output = memref.AllocOp(ir.MemRefType.get(list(result_type.shape), f32), [], [], alignment=64).result
+            func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands + [output])
+            result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
+        op.results[0].replace_all_uses_with(result)
+        erase_if_dead(op)

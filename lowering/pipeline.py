@@ -1,0 +1,86 @@
+"""The compiler's pass pipeline: a linalg-on-tensors model to the LLVM dialect.
+
+    patsparse-detect-patterns              (skipped for a dense build)
+    convert-patsparse-to-vector{dense-convolutions}   every constant-weight convolution
+    <dense schedule>                       tile + vectorize the other linalg ops, if available
+    UPSTREAM_LOWERING                      bufferize, out-params, deallocation, to LLVM
+
+The entry function becomes `void forward(float *input, float *output)` (bare pointers,
+the result written through an out-parameter), the C ABI the runtime and runner use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlir import ir, passmanager
+
+from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
+from patsparse.passes.detect_patterns import DetectPatternsPass
+
+TARGETS = ("host", "aarch64-linux-gnu")
+
+UPSTREAM_LOWERING = ",".join([
+    "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}",
+    "buffer-results-to-out-params{hoist-static-allocs modify-public-functions}",
+    "buffer-deallocation-pipeline",
+    "func.func(convert-linalg-to-loops)",
+    "canonicalize", "cse", "loop-invariant-code-motion",
+    "convert-vector-to-scf", "convert-vector-to-llvm",
+    "expand-strided-metadata", "lower-affine", "convert-scf-to-cf", "finalize-memref-to-llvm",
+    "convert-arith-to-llvm", "convert-math-to-llvm", "convert-index-to-llvm",
+    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true}", "convert-cf-to-llvm",
+    "reconcile-unrealized-casts",
+])
+
+
+def host_vector_width() -> int:
+    """f32 lanes of the widest vector unit this machine has (AVX-512: 16, AVX2: 8)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return 8
+    if " avx512f" in flags:
+        return 16
+    if " avx2" in flags or " avx " in flags:
+        return 8
+    return 4
+
+
+@dataclass
+class CompileOptions:
+    target: str = "host"
+    detect_patterns: bool = True   # False: the same compiler, every convolution dense
+    vector_width: int | None = None
+    accumulators: int = 8
+    cpu: str | None = None         # llc -mcpu; default: native (host), cortex-a76 (aarch64)
+
+    def resolved_vector_width(self) -> int:
+        if self.vector_width:
+            return self.vector_width
+        return host_vector_width() if self.target == "host" else 4
+
+    def resolved_cpu(self) -> str:
+        return self.cpu or ("native" if self.target == "host" else "cortex-a76")
+
+
+def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> None:
+    """Tensor-level steps: detect patterns, generate vector code for every convolution."""
+    manager = passmanager.PassManager("builtin.module")
+    if options.detect_patterns:
+        DetectPatternsPass().add_to(manager)
+    ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
+                                 accumulators=options.accumulators,
+                                 dense_convolutions=True).add_to(manager)
+    manager.run(module.operation)
+    try:
+        from patsparse.lowering.dense import schedule_dense_ops
+    except ImportError:  # the dense schedule is optional: naive loops are still correct
+        return
+    schedule_dense_ops(module, options.resolved_vector_width())
+
+
+def lower_to_llvm_dialect(module: ir.Module) -> None:
+    manager = passmanager.PassManager("builtin.module")
+    manager.add(UPSTREAM_LOWERING)
+    manager.run(module.operation)

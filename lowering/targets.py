@@ -1,0 +1,59 @@
+"""From the LLVM dialect to files: mlir-translate, llc, and linking for each target."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from patsparse import toolchain
+from patsparse.cliutil import ToolError
+
+RUNTIME_DIR = Path(__file__).with_name("runtime")
+RUNTIME_SOURCE = RUNTIME_DIR / "patsparse_runtime.c"
+RUNNER_SOURCE = RUNTIME_DIR / "runner.c"
+LLC_TRIPLES = {"host": None, "aarch64-linux-gnu": "aarch64-linux-gnu"}
+
+
+def run_tool(command: list[str], what: str) -> None:
+    result = subprocess.run([str(c) for c in command], capture_output=True, text=True)
+    if result.returncode:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise ToolError(f"{what} failed: {' '.join(map(str, command[:1]))}: " + (detail[0] if detail else "no output"))
+
+
+def translate_to_llvm_ir(llvm_dialect_file: Path, output: Path) -> None:
+    run_tool([toolchain.find("mlir-translate"), "--mlir-to-llvmir", llvm_dialect_file, "-o", output],
+             "mlir-translate")
+
+
+def llc(llvm_ir: Path, output: Path, target: str, cpu: str, filetype: str) -> None:
+    command = [toolchain.find("llc"), "-O3", f"-mcpu={cpu}", "-relocation-model=pic", f"-filetype={filetype}",
+               llvm_ir, "-o", output]
+    if LLC_TRIPLES[target]:
+        command.insert(1, f"-mtriple={LLC_TRIPLES[target]}")
+        # Cheaper addressing of the tap loads (see DESIGN.md, AArch64 notes).
+        command.insert(2, "-aarch64-enable-gep-opt=true")
+    run_tool(command, "llc")
+
+
+def link_host_shared(object_file: Path, output: Path) -> None:
+    run_tool(["gcc", "-O2", "-fPIC", "-shared", object_file, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}", "-o", output],
+             "linking the host shared library")
+
+
+def build_aarch64(object_file: Path, header: Path, static_library: Path, runner: Path, workdir: Path) -> None:
+    """A static library (model + runtime) and a static runner executable."""
+    gcc = toolchain.find("aarch64-linux-gnu-gcc")
+    runtime_object = workdir / "patsparse_runtime.o"
+    run_tool([gcc, "-O2", "-c", RUNTIME_SOURCE, f"-I{RUNTIME_DIR}", "-o", runtime_object], "compiling the runtime")
+    archiver = Path(str(gcc).replace("-gcc", "-ar"))
+    if static_library.exists():
+        static_library.unlink()
+    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, object_file, runtime_object],
+             "archiving the static library")
+    # The runner includes the model's header as "model.h".
+    include_dir = workdir / "include"
+    include_dir.mkdir(exist_ok=True)
+    (include_dir / "model.h").write_text(header.read_text())
+    run_tool([gcc, "-O2", "-static", RUNNER_SOURCE, f"-I{include_dir}", f"-I{RUNTIME_DIR}", static_library, "-lm",
+              "-o", runner], "linking the AArch64 runner")

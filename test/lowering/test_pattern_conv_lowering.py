@@ -1,0 +1,98 @@
+"""convert-patsparse-to-vector and the dense path of the same generator, compiled for the
+host (and AArch64 under qemu) and compared with torch.nn.functional.conv2d."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mlir import ir, passmanager
+from mlir.dialects import arith, func
+
+from patsparse import runtime
+from patsparse.compiler import compile_model
+from patsparse.dialect import from_dense_weight, make_context, pattern_conv2d
+from patsparse.lowering.pipeline import CompileOptions
+from patsparse.passes.expand_to_linalg import ExpandToLinalgPass
+
+LIBRARY = np.array([[0, 1, 0, 1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0, 0, 1], [0, 0, 1, 0, 1, 1, 0, 1, 0],
+                    [0, 1, 0, 0, 1, 1, 0, 0, 1], [1, 0, 0, 1, 1, 0, 1, 0, 0]], np.int8)
+
+
+def pattern_weight(rng, filters, channels, keep, zero_filter=False):
+    ids = rng.integers(0, len(LIBRARY), size=(filters, channels))
+    kept = rng.random((filters, channels)) < keep
+    if zero_filter:
+        kept[0] = False
+    mask = LIBRARY[ids] * kept[..., None]
+    return (rng.standard_normal((filters, channels, 9)) * mask).astype(np.float32).reshape(filters, channels, 3, 3)
+
+
+def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool) -> str:
+    """func @forward(%x) = pattern_conv2d with constant bias; or its dense linalg expansion."""
+    with make_context(), ir.Location.unknown():
+        module = ir.Module.create()
+        f32 = ir.F32Type.get()
+        fkw = from_dense_weight(weight, LIBRARY)
+        with ir.InsertionPoint(module.body):
+            @func.FuncOp.from_py_func(ir.RankedTensorType.get(list(input_shape), f32), name="forward")
+            def forward(x):
+                bias_value = None
+                if bias is not None:
+                    bias_value = arith.constant(ir.RankedTensorType.get([len(bias)], f32),
+                                                ir.DenseElementsAttr.get(bias.astype(np.float32)))
+                return pattern_conv2d(x, fkw, bias=bias_value, strides=strides, padding=padding)
+        if as_linalg:
+            manager = passmanager.PassManager("builtin.module")
+            ExpandToLinalgPass().add_to(manager)
+            manager.run(module.operation)
+        return str(module)
+
+
+def torch_conv(x, weight, bias, strides, padding):
+    top, left, bottom, right = padding
+    padded = torch.nn.functional.pad(torch.from_numpy(x), (left, right, top, bottom))
+    result = torch.nn.functional.conv2d(padded, torch.from_numpy(weight),
+                                        None if bias is None else torch.from_numpy(bias), stride=strides)
+    return result.numpy()
+
+
+def compile_and_run(tmp_path, text, x, **options):
+    source = tmp_path / "conv.mlir"
+    source.write_text(text)
+    artifacts = compile_model(source, tmp_path / "conv.so", CompileOptions(**options))
+    return runtime.load(artifacts.outputs["library"])(x)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(channels=st.integers(1, 6), filters=st.integers(1, 9), height=st.integers(3, 13), width=st.integers(3, 40),
+       stride=st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1)]), padding=st.lists(st.integers(0, 2), min_size=4, max_size=4),
+       has_bias=st.booleans(), keep=st.floats(0.0, 1.0), lanes=st.sampled_from([16, 8, 4]),
+       accumulators=st.integers(1, 8), zero_filter=st.booleans(), seed=st.integers(0, 10_000),
+       dense=st.booleans())
+def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, height, width, stride, padding, has_bias,
+                                      keep, lanes, accumulators, zero_filter, seed, dense):
+    if height + padding[0] + padding[2] < 3 or width + padding[1] + padding[3] < 3:
+        return
+    rng = np.random.default_rng(seed)
+    weight = pattern_weight(rng, filters, channels, keep, zero_filter)
+    bias = rng.standard_normal(filters).astype(np.float32) if has_bias else None
+    x = rng.standard_normal((2, channels, height, width)).astype(np.float32)
+    # dense=True: the linalg convolution takes the dense (all-taps) path of the generator.
+    text = conv_module(x.shape, weight, bias, stride, padding, as_linalg=dense)
+    actual = compile_and_run(tmp_path_factory.mktemp("conv"), text, x, vector_width=lanes,
+                             accumulators=accumulators, detect_patterns=False)
+    np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, padding), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,padding", [((1, 1), (1, 1, 1, 1)), ((2, 2), (0, 1, 2, 0))])
+def test_aarch64_build_under_qemu_matches_torch(tmp_path, stride, padding):
+    rng = np.random.default_rng(7)
+    weight = pattern_weight(rng, 5, 3, 0.6, zero_filter=True)
+    bias = rng.standard_normal(5).astype(np.float32)
+    x = rng.standard_normal((1, 3, 9, 11)).astype(np.float32)
+    source = tmp_path / "conv.mlir"
+    source.write_text(conv_module(x.shape, weight, bias, stride, padding, as_linalg=False))
+    artifacts = compile_model(source, tmp_path / "conv", CompileOptions(target="aarch64-linux-gnu"))
+    actual = runtime.run_aarch64(artifacts.outputs["runner"], x)
+    np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, padding), rtol=1e-4, atol=1e-5)
