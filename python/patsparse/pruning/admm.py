@@ -37,7 +37,7 @@ class AdmmPruner:
     """ADMM state (Z, U, Y, V per 3x3 layer, the shrinking library, rho) for one model."""
 
     def __init__(self, model, num_patterns: int, connectivity: float | None = None, exempt_first: bool = True,
-                 initial_library: int = 32, rho: float = 1e-2, rho_max: float = 1.0, total_updates: int = 10,
+                 initial_library: int = 32, rho: float = 0.05, rho_max: float = 2.0, total_updates: int = 10,
                  shrink_fraction: float = 0.6):
         self.num_patterns = int(num_patterns)
         self.connectivity = connectivity

@@ -46,6 +46,7 @@ def build_prune_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                                usage=f"{PROG} [prune] [options] --out DIR\n       {PROG} verify [--json] CKPT",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to prune")
     g.add_argument("--model", default="vgg_small", choices=[m for m in MODELS if m.endswith("_small")],
@@ -61,16 +62,16 @@ def build_prune_parser() -> argparse.ArgumentParser:
                    help="connectivity-prune the first conv layer too (default: it keeps all kernels)")
     g = p.add_argument_group("training")
     g.add_argument("--dense-checkpoint", metavar="CKPT", help="start from this trained dense (or pruned) checkpoint")
-    g.add_argument("--dense-epochs", type=_positive_int, default=6, help="dense training epochs (default: 6)")
+    g.add_argument("--dense-epochs", type=_positive_int, default=8, help="dense training epochs (default: 8)")
     g.add_argument("--admm-epochs", type=_positive_int, default=3, help="ADMM epochs (default: 3)")
     g.add_argument("--retrain-epochs", type=_positive_int, default=3,
                    help="masked retraining epochs (magnitude retrains admm+retrain epochs) (default: 3)")
     g.add_argument("--batch-size", type=int, default=128)
     g.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate, dense phase (cosine decay)")
-    g.add_argument("--admm-lr", type=float, default=5e-4, help="Adam learning rate, ADMM phase (constant)")
-    g.add_argument("--retrain-lr", type=float, default=5e-4, help="Adam learning rate, retraining (cosine)")
-    g.add_argument("--rho", type=float, default=1e-2, help="initial ADMM penalty rho (default: 0.01)")
-    g.add_argument("--rho-max", type=float, default=1.0, help="final rho; grows geometrically (default: 1)")
+    g.add_argument("--admm-lr", type=float, default=1e-3, help="Adam learning rate, ADMM phase (constant)")
+    g.add_argument("--retrain-lr", type=float, default=1e-3, help="Adam learning rate, retraining (cosine)")
+    g.add_argument("--rho", type=float, default=0.05, help="initial ADMM penalty rho (default: 0.05)")
+    g.add_argument("--rho-max", type=float, default=2.0, help="final rho; grows geometrically (default: 2)")
     g.add_argument("--admm-updates-per-epoch", type=int, default=4, help="Z/Y/dual updates per epoch (default: 4)")
     g.add_argument("--initial-library", type=int, default=32,
                    help="ADMM starts from this many most frequent natural patterns and drops the least "
@@ -110,12 +111,10 @@ def _config_from_args(args, argv):
     from .train import Config
 
     if args.quick:
-        defaults = build_prune_parser().parse_args(["--out", "x"])
         for key, value in QUICK.items():
             explicit = any(a == f"--{key.replace('_', '-')}" or a.startswith(f"--{key.replace('_', '-')}=") for a in argv)
             if not explicit:
                 setattr(args, key, value)
-        del defaults
     return Config(model=args.model, method=args.method, patterns=args.patterns, connectivity=args.connectivity,
                   exempt_first=args.exempt_first, dense_epochs=args.dense_epochs, admm_epochs=args.admm_epochs,
                   retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, lr=args.lr, admm_lr=args.admm_lr,

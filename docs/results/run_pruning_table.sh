@@ -1,0 +1,43 @@
+#!/bin/sh
+# Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
+# Usage: sh docs/results/run_pruning_table.sh [a|b|all]   (a and b are two queues that can run in
+# parallel on two cores; "all" runs both one after the other). Outputs go to runs/table/.
+# Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
+set -e
+cd "$(dirname "$0")/../.."
+P="nice -n 10 .venv/bin/patsparse-prune --no-progress"
+T=runs/table
+VD=$T/vgg_small/dense/dense.pt
+RD=$T/resnet_small/dense/dense.pt
+mkdir -p $T
+
+dense() {  # $1 = model
+    [ -f $T/$1/dense/metrics.json ] || $P --model $1 --method dense --dense-epochs 8 --out $T/$1/dense
+}
+prune() {  # $1 = model, $2 = run name, rest = options
+    m=$1; name=$2; shift 2
+    [ -f $T/$m/$name/metrics.json ] || $P --model $m --dense-checkpoint $T/$m/dense/dense.pt "$@" --out $T/$m/$name
+}
+
+queue_a() {
+    dense vgg_small
+    prune vgg_small admm_p8 --patterns 8
+    prune vgg_small admm_p8_c8 --patterns 8 --connectivity 8
+    prune vgg_small magnitude_p8_c8 --method magnitude --patterns 8 --connectivity 8
+    prune vgg_small magnitude_p8 --method magnitude --patterns 8
+    prune vgg_small admm_p6 --patterns 6
+}
+queue_b() {
+    dense resnet_small
+    prune resnet_small admm_p8_c8 --patterns 8 --connectivity 8
+    prune resnet_small admm_p8 --patterns 8
+    while [ ! -f $VD ]; do sleep 30; done
+    prune vgg_small admm_p4 --patterns 4
+    prune vgg_small admm_p12 --patterns 12
+    prune resnet_small magnitude_p8_c8 --method magnitude --patterns 8 --connectivity 8
+}
+case "${1:-all}" in
+    a) queue_a ;;
+    b) queue_b ;;
+    all) queue_a; queue_b ;;
+esac
