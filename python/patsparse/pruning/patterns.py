@@ -47,6 +47,9 @@ _CANDIDATES = _make_candidates()
 # Key of a pattern: its 9-bit mask as an integer (bit t = tap t).
 _BIT_WEIGHTS = (1 << np.arange(TAPS)).astype(np.int64)
 _CANDIDATE_INDEX = {int(k): i for i, k in enumerate(_CANDIDATES.astype(np.int64) @ _BIT_WEIGHTS)}
+_KEY_TO_INDEX = np.full(1 << TAPS, -1, dtype=np.int64)
+for _key, _index in _CANDIDATE_INDEX.items():
+    _KEY_TO_INDEX[_key] = _index
 
 
 def candidate_patterns() -> np.ndarray:
@@ -106,7 +109,7 @@ def natural_pattern_indices(kernels) -> np.ndarray:
     order = np.argsort(-magnitudes, axis=1, kind="stable")[:, : TAPS_PER_PATTERN - 1]
     taps = np.asarray(NON_CENTER_TAPS)[order]
     keys = (1 << CENTER_TAP) + (1 << taps).sum(axis=1)
-    return np.array([_CANDIDATE_INDEX[int(k)] for k in keys], dtype=np.int64)
+    return _KEY_TO_INDEX[keys]
 
 
 def natural_patterns(kernels) -> np.ndarray:
