@@ -1,0 +1,218 @@
+"""The dense rest of a model (everything but convolutions) is tiled and vectorized by
+`patsparse.lowering.dense`, lowered with DENSE_PIPELINE, JIT-compiled, and must compute what
+PyTorch computes; the scheduled IR must really be vector code."""
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from mlir import ir, passmanager
+
+from patsparse.dialect import make_context
+from patsparse.frontend import import_model
+from patsparse.lowering.dense import DENSE_PIPELINE, DenseJit, schedule_dense_ops
+
+FACTORY_SOURCE = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    class VggStyle(nn.Module):
+        """conv-ReLU-maxpool 2x2 twice, flatten, Linear-ReLU-Linear."""
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+            self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+            self.fc1 = nn.Linear(32 * 8 * 8, 64)
+            self.fc2 = nn.Linear(64, 10)
+        def forward(self, x):
+            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
+            return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+    class ResNetStyle(nn.Module):
+        """stem conv + maxpool 3x3/2 pad 1, a residual block, avgpool 2x2, global average, Linear."""
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 16, 3, padding=1)
+            self.pool = nn.MaxPool2d(3, 2, 1)
+            self.conv1 = nn.Conv2d(16, 16, 3, padding=1)
+            self.conv2 = nn.Conv2d(16, 16, 3, padding=1)
+            self.avg = nn.AvgPool2d(2)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(16, 10)
+        def forward(self, x):
+            y = self.pool(torch.relu(self.stem(x)))
+            y = torch.relu(self.conv2(torch.relu(self.conv1(y))) + y)
+            return self.fc(torch.flatten(self.gap(self.avg(y)), 1))
+
+    class LinearHead(nn.Module):
+        """No convolution at all: flatten, Linear with bias, ReLU, Linear without bias."""
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(4 * 6 * 6, 100)
+            self.fc2 = nn.Linear(100, 7, bias=False)
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+    def seeded(cls):
+        torch.manual_seed(0)
+        return cls().eval()
+
+    def vgg_style():
+        return seeded(VggStyle)
+
+    def resnet_style():
+        return seeded(ResNetStyle)
+
+    def linear_head():
+        return seeded(LinearHead)
+''')
+
+MODELS = {  # factory -> input shape
+    "vgg_style": (1, 3, 32, 32),
+    "resnet_style": (1, 3, 32, 32),
+    "linear_head": (1, 4, 6, 6),
+}
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """Each model imported once: factory name -> (module text, torch model)."""
+    directory = tmp_path_factory.mktemp("dense_nets")
+    (directory / "dense_nets.py").write_text(FACTORY_SOURCE)
+    namespace: dict = {}
+    exec(compile(FACTORY_SOURCE, "dense_nets.py", "exec"), namespace)
+    result = {}
+    import os
+    previous = os.getcwd()
+    os.chdir(directory)
+    try:
+        for name, shape in MODELS.items():
+            path = import_model(f"dense_nets:{name}", directory / f"{name}.mlir", input_shape=shape)
+            result[name] = (path.read_text(), namespace[name]())
+    finally:
+        os.chdir(previous)
+    return result
+
+
+def linalg_ops(text: str) -> set[str]:
+    return set(re.findall(r"\blinalg\.[a-z_0-9]+", text)) - {"linalg.yield", "linalg.index"}
+
+
+def lowered_before_llvm(scheduled_text: str) -> str:
+    """The scheduled module run through DENSE_PIPELINE up to (not including) the LLVM conversions."""
+    stages = DENSE_PIPELINE.split(",")
+    stop = next(i for i, stage in enumerate(stages) if stage.startswith("expand-strided-metadata"))
+    with make_context():
+        module = ir.Module.parse(scheduled_text)
+        passmanager.PassManager.parse("builtin.module(" + ",".join(stages[:stop]) + ")").run(module.operation)
+        return str(module)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_scheduled_model_matches_pytorch(imported, name):
+    text, model = imported[name]
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(MODELS[name], generator=generator)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    jit = DenseJit(text, vector_width=16)
+    actual = jit(x.numpy())
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+
+    # Every dense op was scheduled: only convolutions are left as linalg ops.
+    assert linalg_ops(jit.scheduled_text) <= {"linalg.conv_2d_nchw_fchw"}, linalg_ops(jit.scheduled_text)
+    lowered = lowered_before_llvm(jit.scheduled_text)
+    widths = [int(w) for w in re.findall(r"vector<(\d+)xf32>", lowered)]
+    assert sum(1 for w in widths if w % 16 == 0) >= 4, sorted(set(widths))
+    assert "vector.transfer_read" in lowered or "vector.load" in lowered
+
+
+def test_pooling_and_matmul_are_vector_code(imported):
+    text, _ = imported["resnet_style"]
+    with make_context():
+        module = ir.Module.parse(text)
+        schedule_dense_ops(module, 16)
+        scheduled = str(module)
+    assert "pooling" not in scheduled
+    lowered = lowered_before_llvm(scheduled)
+    # max pooling: elementwise maxima of vectors; average pooling and Linear: vector adds / FMAs.
+    assert re.search(r"arith\.maximumf %\S+, %\S+ : vector<\d+xf32>", lowered)
+    assert re.search(r"arith\.(addf|mulf) %\S+, %\S+ : vector<\d+xf32>", lowered) or "vector.fma" in lowered
+    # Linear weights are read in place: no transposed copy of the weight at run time.
+    assert "linalg.transpose" not in scheduled
+
+
+def test_vector_width_4_for_neon(imported):
+    text, model = imported["vgg_style"]
+    x = torch.randn(MODELS["vgg_style"], generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    jit = DenseJit(text, vector_width=4)
+    np.testing.assert_allclose(jit(x.numpy()), expected, rtol=1e-4, atol=1e-5)
+    lowered = lowered_before_llvm(jit.scheduled_text)
+    widths = {int(w) for w in re.findall(r"vector<(\d+)xf32>", lowered)}
+    assert widths and max(widths) <= 16 and 4 in widths, sorted(widths)
+
+
+RESERVED_AND_REASON = """
+#id = affine_map<(d0, d1) -> (d0, d1)>
+module {
+  func.func @patsparse_kernel(%in: memref<4x32xf32>, %out: memref<4x32xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %c32 = arith.constant 32 : index
+    %two = arith.constant 2.0 : f32
+    scf.for %i = %c0 to %c4 step %c1 {
+      scf.for %j = %c0 to %c32 step %c1 {
+        %v = memref.load %in[%i, %j] : memref<4x32xf32>
+        %w = arith.mulf %v, %two : f32
+        memref.store %w, %out[%i, %j] : memref<4x32xf32>
+      }
+    }
+    return
+  }
+  func.func @forward(%x: tensor<4x32xf32>) -> tensor<4x32xf32> {
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<4x32xf32>
+    %relu = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+        ins(%x : tensor<4x32xf32>) outs(%e : tensor<4x32xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %p = arith.cmpf ugt, %in, %zero : f32
+      %s = arith.select %p, %in, %zero : f32
+      linalg.yield %s : f32
+    } -> tensor<4x32xf32>
+    %in_buffer = bufferization.to_buffer %relu : tensor<4x32xf32> to memref<4x32xf32>
+    %out_buffer = memref.alloc() : memref<4x32xf32>
+    func.call @patsparse_kernel(%in_buffer, %out_buffer) : (memref<4x32xf32>, memref<4x32xf32>) -> ()
+    %doubled = bufferization.to_tensor %out_buffer restrict : memref<4x32xf32> to tensor<4x32xf32>
+    %e2 = tensor.empty() : tensor<4x32xf32>
+    %kept = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+        ins(%doubled : tensor<4x32xf32>) outs(%e2 : tensor<4x32xf32>) attrs = {patsparse.dense_reason = "test"} {
+    ^bb0(%in: f32, %out: f32):
+      %n = arith.negf %in : f32
+      linalg.yield %n : f32
+    } -> tensor<4x32xf32>
+    return %kept : tensor<4x32xf32>
+  }
+}
+"""
+
+
+def test_reserved_functions_and_dense_reason_ops_are_left_alone():
+    with make_context():
+        module = ir.Module.parse(RESERVED_AND_REASON)
+        kernel_before = str(module.body.operations[0])
+        schedule_dense_ops(module, 16)
+        assert str(module.body.operations[0]) == kernel_before
+        scheduled = str(module)
+    assert scheduled.count("linalg.generic") == 1 and "patsparse.dense_reason" in scheduled
+    assert "vector<64xf32>" in scheduled  # the ReLU: 128 elements in tiles of 4 vectors
+
+    x = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
+    actual = DenseJit(RESERVED_AND_REASON, vector_width=16)(x)
+    np.testing.assert_allclose(actual, -2 * np.maximum(x, 0), rtol=1e-6)
