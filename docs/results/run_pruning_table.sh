@@ -29,12 +29,13 @@ queue_a() {
 }
 queue_b() {
     dense resnet_small
-    prune resnet_small admm_p8_c8 --patterns 8 --connectivity 8
-    prune resnet_small admm_p8 --patterns 8
     while [ ! -f $VD ]; do sleep 30; done
     prune vgg_small admm_p4 --patterns 4
     prune vgg_small admm_p12 --patterns 12
-    prune resnet_small magnitude_p8_c8 --method magnitude --patterns 8 --connectivity 8
+    # ResNet: shorter pruning budget (2 ADMM + 2 retraining epochs) to fit the time box.
+    prune resnet_small admm_p8_c8 --patterns 8 --connectivity 8 --admm-epochs 2 --retrain-epochs 2
+    prune resnet_small admm_p8 --patterns 8 --admm-epochs 2 --retrain-epochs 2
+    prune resnet_small magnitude_p8_c8 --method magnitude --patterns 8 --connectivity 8 --admm-epochs 2 --retrain-epochs 2
 }
 case "${1:-all}" in
     a) queue_a ;;
