@@ -48,7 +48,9 @@ How, in three steps:
      (`tensor.extract_slice` / `tensor.insert_slice`), which bufferize in place.
    - A `tensor.empty` with several users is cloned per user, so that one-shot bufferization
      does not see a write to a buffer that another op still reads (the cause of a copy per tile).
-2. *Transform dialect, driven from Python*: every other dense linalg op is generalized, then
+2. *Transform dialect, driven from Python*: every other dense linalg op is generalized and
+   fused with upstream `linalg-fuse-elementwise-ops` (bias add + ReLU + max pool become one
+   loop nest; the inputs of matmuls are pinned so the flattening reshape stays out of them), then
    (elementwise ops with identity maps) flattened to 1-D with
    `transform.structured.flatten_elementwise`, tiled with `transform.structured.tile_using_for`
    by sizes that divide the loop ranges (innermost loops first, about 4 vectors per tile), and
@@ -85,7 +87,6 @@ import math
 
 from mlir import ir
 
-from patsparse.lowering.jit import REFERENCE_PIPELINE  # noqa: F401  (the naive path this replaces)
 
 SCHEDULE_ATTR = "patsparse.dense_schedule"
 DENSE_REASON_ATTR = "patsparse.dense_reason"
