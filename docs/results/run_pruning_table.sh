@@ -12,11 +12,13 @@ RD=$T/resnet_small/dense/dense.pt
 mkdir -p $T
 
 dense() {  # $1 = model
-    [ -f $T/$1/dense/metrics.json ] || $P --model $1 --method dense --dense-epochs 8 --out $T/$1/dense
+    r=""; [ -f $T/$1/dense/state.pt ] && r=--resume
+    [ -f $T/$1/dense/metrics.json ] || $P --model $1 --method dense --dense-epochs 8 --out $T/$1/dense $r
 }
 prune() {  # $1 = model, $2 = run name, rest = options
     m=$1; name=$2; shift 2
-    [ -f $T/$m/$name/metrics.json ] || $P --model $m --dense-checkpoint $T/$m/dense/dense.pt "$@" --out $T/$m/$name
+    r=""; [ -f $T/$m/$name/state.pt ] && r=--resume  # an interrupted run continues where it stopped
+    [ -f $T/$m/$name/metrics.json ] || $P --model $m --dense-checkpoint $T/$m/dense/dense.pt "$@" --out $T/$m/$name $r
 }
 
 queue_a() {

@@ -114,3 +114,12 @@ def test_two_process_ddp_run(tmp_path):
     assert len(checksums) == 2 and checksums[0] == checksums[1]  # ranks hold identical weights
     assert verify_pruned(out / "pruned.pt")["ok"]
     assert metrics["compression_3x3"] == pytest.approx(4.0, rel=0.03)
+
+
+def test_dense_resume_ignores_pruning_options(tmp_path, capsys):
+    assert run(tmp_path, "--method", "dense", "--dense-epochs", "2", "--stop-after-epochs", "1") == 0
+    assert not (tmp_path / "dense.pt").exists()
+    assert run(tmp_path, "--method", "dense", "--dense-epochs", "2", "--resume", "--rho", "0.3") == 0
+    assert (tmp_path / "dense.pt").is_file()
+    assert run(tmp_path, "--method", "dense", "--dense-epochs", "3", "--resume") == 1
+    assert "dense_epochs" in capsys.readouterr().err

@@ -227,7 +227,11 @@ class Trainer:
             raise RunError(f"--resume: {path} is not a patsparse-prune training state")
         saved = state["config"]
         current = dataclasses.asdict(self.config)
-        diff = [k for k in current if saved.get(k) != current[k]]
+        ignored = set()
+        if self.config.method == "dense":  # pruning options do not affect a dense-only run
+            ignored = {"patterns", "connectivity", "exempt_first", "admm_epochs", "retrain_epochs", "admm_lr",
+                       "retrain_lr", "rho", "rho_max", "admm_updates_per_epoch", "initial_library"}
+        diff = [k for k in current if k not in ignored and saved.get(k) != current[k]]
         if diff:
             raise RunError(f"--resume: options differ from the interrupted run in {', '.join(diff)}")
         return state
