@@ -21,7 +21,14 @@ TABLE = HERE / "pruning.md"
 # (model, run name) -> committed checkpoint name
 CHECKPOINTS = {("vgg_small", "admm_p8_c8"): "vgg_small_p8_c8.pt", ("resnet_small", "admm_p8"): "resnet_small_p8.pt",
                ("vgg_small", "admm_p8"): "vgg_small_p8.pt", ("resnet_small", "admm_p8_c8"): "resnet_small_p8_c8.pt"}
-ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_c8", "magnitude_p8_c8"]
+# Hand-written notes on individual runs (things the metrics cannot say).
+NOTES = {
+    ("vgg_small", "admm_p8"): "wall time includes a ~38 min stall while another job used all memory "
+                              "(its retraining epochs took ~50 s each otherwise)",
+    ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
+}
+ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_c8", "magnitude_p8_c8",
+         "admm_p8_c8_long", "magnitude_p8_c8_long"]
 
 
 def collect(run_root: Path) -> dict:
@@ -98,6 +105,9 @@ def render(data: dict) -> str:
                        f"{r['compression_3x3']:.2f}x | {_epochs(r, dense)} | {r['wall_time_s'] / 60:.1f} min | "
                        f"`{cmd}` |")
         out.append("")
+        notes = [(n, NOTES[(model, n)]) for n in names if (model, n) in NOTES]
+        if notes:
+            out += [f"Note on {n}: {text}." for n, text in notes] + [""]
         if dense is None:
             continue
         d = dense["accuracy"]
@@ -105,11 +115,13 @@ def render(data: dict) -> str:
         if "admm_p8" in by_run:
             gap = by_run["admm_p8"]["accuracy"] - d
             checks.append(("8 patterns alone within 0.1 pp of dense or better", gap >= -0.1, f"{gap:+.2f} pp"))
-        if "admm_p8_c8" in by_run:
-            gap = by_run["admm_p8_c8"]["accuracy"] - d
-            checks.append((f"~8x total ({by_run['admm_p8_c8']['compression_3x3']:.2f}x) within 0.5 pp of dense",
-                           gap >= -0.5, f"{gap:+.2f} pp"))
-        for admm_run, mag_run in (("admm_p8", "magnitude_p8"), ("admm_p8_c8", "magnitude_p8_c8")):
+        for run_name in ("admm_p8_c8", "admm_p8_c8_long"):
+            if run_name in by_run:
+                gap = by_run[run_name]["accuracy"] - d
+                checks.append((f"~8x total ({by_run[run_name]['compression_3x3']:.2f}x) within 0.5 pp of dense "
+                               f"({run_name})", gap >= -0.5, f"{gap:+.2f} pp"))
+        for admm_run, mag_run in (("admm_p8", "magnitude_p8"), ("admm_p8_c8", "magnitude_p8_c8"),
+                                  ("admm_p8_c8_long", "magnitude_p8_c8_long")):
             if admm_run in by_run and mag_run in by_run:
                 a, m = by_run[admm_run]["accuracy"], by_run[mag_run]["accuracy"]
                 checks.append((f"ADMM better than magnitude ({admm_run} vs {mag_run})", a > m, f"{a:.2f} vs {m:.2f}"))
@@ -121,7 +133,7 @@ def render(data: dict) -> str:
             out.append("")
         libs = [(n, by_run[n]["pattern_library"]) for n in names if by_run[n].get("pattern_library")]
         if libs:
-            out += ["Pattern libraries (taps t = 3*row + col kept, most used first within ADMM's order):", ""]
+            out += ["Pattern libraries (each pattern as its kept taps, t = 3*row + col):", ""]
             for n, lib in libs:
                 shown = " ".join("{" + ",".join(str(t) for t, v in enumerate(p) if v) + "}" for p in lib)
                 out.append(f"- {n}: {shown}")

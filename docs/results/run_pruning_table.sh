@@ -5,7 +5,7 @@
 # Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
 set -e
 cd "$(dirname "$0")/../.."
-P="nice -n 10 .venv/bin/patsparse-prune --no-progress"
+P="nice -n ${NICE:-10} .venv/bin/patsparse-prune --no-progress"
 T=runs/table
 VD=$T/vgg_small/dense/dense.pt
 RD=$T/resnet_small/dense/dense.pt
@@ -42,5 +42,11 @@ queue_b() {
 case "${1:-all}" in
     a) queue_a ;;
     b) queue_b ;;
-    all) queue_a; queue_b ;;
+    all) queue_a; queue_b; sh docs/results/run_pruning_table.sh c ;;
 esac
+
+# Queue c (optional, launched last): a longer pruning budget for the 8x point, both methods.
+if [ "${1:-}" = c ]; then
+    prune vgg_small admm_p8_c8_long --patterns 8 --connectivity 8 --admm-epochs 5 --retrain-epochs 5
+    prune vgg_small magnitude_p8_c8_long --method magnitude --patterns 8 --connectivity 8 --admm-epochs 5 --retrain-epochs 5
+fi
