@@ -24,7 +24,7 @@ def plot_library(library, path, usage=None) -> None:
     k = len(library)
     cols = min(k, 6)
     rows = -(-k // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.7 * rows), squeeze=False)
     total = float(np.sum(usage)) if usage is not None else 0.0
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
