@@ -123,14 +123,15 @@ def check_fkw(fkw: FKW, in_channels: int | None = None) -> list[str]:
             problems.append(
                 f"kernel_channels: expected channels in [0, {in_channels}), kernel {bad[0]} has {channels[bad[0]]}")
     if not problems and num_kernels:
-        for position in range(num_filters):
-            filter_channels = channels[offsets[position]:offsets[position + 1]]
-            unique, counts = np.unique(filter_channels, return_counts=True)
-            if (counts > 1).any():
-                problems.append(
-                    f"kernel_channels: expected each input channel at most once per filter,"
-                    f" channel {unique[counts > 1][0]} appears {counts.max()} times in filter {order[position]}")
-                break
+        positions = np.repeat(np.arange(num_filters), np.diff(offsets))
+        keys = positions * (int(channels.max()) + 1) + channels
+        unique, counts = np.unique(keys, return_counts=True)
+        if (counts > 1).any():
+            key = unique[counts > 1][0]
+            position, channel = divmod(int(key), int(channels.max()) + 1)
+            problems.append(
+                f"kernel_channels: expected each input channel at most once per filter,"
+                f" channel {channel} appears {counts.max()} times in filter {order[position]}")
 
     weights = np.asarray(fkw.weights)
     if weights.shape[0] != TAPS_PER_PATTERN * num_kernels:
@@ -145,28 +146,23 @@ def to_dense_weight(fkw: FKW, in_channels: int) -> np.ndarray:
     if problems:
         raise FKWError(problems[0])
     dense = np.zeros((fkw.num_filters, in_channels, KERNEL_TAPS), np.float32)
-    taps = pattern_taps(fkw.pattern_library)
-    offsets = np.asarray(fkw.filter_offsets)
-    weights = np.asarray(fkw.weights, np.float32).reshape(-1, TAPS_PER_PATTERN)
-    for position, filter_index in enumerate(np.asarray(fkw.filter_order)):
-        for kernel in range(offsets[position], offsets[position + 1]):
-            channel = fkw.kernel_channels[kernel]
-            dense[filter_index, channel, taps[fkw.kernel_pattern_ids[kernel]]] = weights[kernel]
+    if fkw.num_kernels:
+        taps = pattern_taps(fkw.pattern_library)
+        offsets = np.asarray(fkw.filter_offsets, np.int64)
+        filters = np.repeat(np.asarray(fkw.filter_order, np.int64), np.diff(offsets))
+        channels = np.asarray(fkw.kernel_channels, np.int64)
+        kernel_taps = taps[np.asarray(fkw.kernel_pattern_ids, np.int64)]
+        dense[filters[:, None], channels[:, None], kernel_taps] = np.asarray(fkw.weights, np.float32).reshape(-1, 4)
     return dense.reshape(fkw.num_filters, in_channels, 3, 3)
 
 
 def infer_pattern_library(weight: np.ndarray) -> np.ndarray:
     """The distinct 4-tap supports in use, sorted; supports with fewer taps fit into one
     of them or are completed (centre first, then the lowest free taps)."""
-    supports = _kernel_supports(weight)
-    full = sorted({tuple(row) for row in supports.reshape(-1, KERNEL_TAPS) if row.sum() == TAPS_PER_PATTERN})
-    library = [np.array(p, np.int8) for p in full]
-    for row in supports.reshape(-1, KERNEL_TAPS):
-        count = int(row.sum())
-        if count == 0 or count == TAPS_PER_PATTERN:
-            continue
-        if count > TAPS_PER_PATTERN:
-            continue  # reported by from_dense_weight
+    rows = _kernel_supports(weight).reshape(-1, KERNEL_TAPS)
+    counts = rows.sum(axis=1)
+    library = [np.array(p, np.int8) for p in np.unique(rows[counts == TAPS_PER_PATTERN], axis=0)]
+    for row in np.unique(rows[(counts > 0) & (counts < TAPS_PER_PATTERN)], axis=0):
         if any((row <= p).all() for p in library):
             continue
         completed = row.copy()
@@ -197,32 +193,29 @@ def from_dense_weight(weight: np.ndarray, pattern_library: np.ndarray | None = N
     if problems:
         raise FKWError(problems[0])
     order = np.arange(num_filters) if filter_order is None else np.asarray(filter_order)
-    supports = _kernel_supports(weight)
-    taps = pattern_taps(library)
+    supports = _kernel_supports(weight)                                       # F x C x 9
+    nonzero = supports.any(axis=2)
+    covering = (supports[:, :, None, :] <= library[None, None, :, :]).all(axis=3)  # F x C x K
+    uncovered = nonzero & ~covering.any(axis=2)
+    if uncovered.any():
+        filter_index, channel = (int(v) for v in np.argwhere(uncovered)[0])
+        raise FKWError(
+            f"weight: kernel (filter {filter_index}, channel {channel}) has non-zeros at taps "
+            f"{np.flatnonzero(supports[filter_index, channel]).tolist()}, which no pattern of the library covers")
+    first_pattern = covering.argmax(axis=2)
+    selected = nonzero[order]                                                  # positions x C
+    position_index, channels = np.nonzero(selected)                           # sorted by position, channel
+    filters = order[position_index]
+    pattern_ids = first_pattern[filters, channels]
     flat = weight.reshape(num_filters, in_channels, KERNEL_TAPS)
-    offsets, channels, pattern_ids, kept = [0], [], [], []
-    for filter_index in order:
-        for channel in range(in_channels):
-            support = supports[filter_index, channel]
-            if not support.any():
-                continue
-            covering = np.flatnonzero((support[None, :] <= library).all(axis=1))
-            if covering.size == 0:
-                raise FKWError(
-                    f"weight: kernel (filter {filter_index}, channel {channel}) has non-zeros at taps "
-                    f"{np.flatnonzero(support).tolist()}, which no pattern of the library covers")
-            pattern_id = int(covering[0])
-            channels.append(channel)
-            pattern_ids.append(pattern_id)
-            kept.append(flat[filter_index, channel, taps[pattern_id]])
-        offsets.append(len(channels))
+    kept = np.take_along_axis(flat[filters, channels], pattern_taps(library)[pattern_ids], axis=1)
     return FKW(
         pattern_library=library,
         filter_order=order.astype(np.int32),
-        filter_offsets=np.asarray(offsets, np.int32),
-        kernel_channels=np.asarray(channels, np.int32),
-        kernel_pattern_ids=np.asarray(pattern_ids, np.int32),
-        weights=(np.stack(kept) if kept else np.zeros((0, 4), np.float32)).reshape(-1).astype(np.float32),
+        filter_offsets=np.concatenate([[0], np.cumsum(selected.sum(axis=1))]).astype(np.int32),
+        kernel_channels=channels.astype(np.int32),
+        kernel_pattern_ids=pattern_ids.astype(np.int32),
+        weights=kept.reshape(-1).astype(np.float32),
     )
 
 
