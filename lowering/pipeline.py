@@ -2,8 +2,8 @@
 
     patsparse-detect-patterns              (skipped for a dense build)
     convert-patsparse-to-vector{dense-convolutions}   every constant-weight convolution
-    <dense schedule>                       tile + vectorize the other linalg ops, if available
-    UPSTREAM_LOWERING                      bufferize, out-params, deallocation, to LLVM
+    schedule_dense_ops                     tile + vectorize the other linalg ops (lowering/dense.py)
+    DENSE_PIPELINE                         bufferize, out-params, deallocation, to LLVM
 
 The entry function becomes `void forward(float *input, float *output)` (bare pointers,
 the result written through an out-parameter), the C ABI the runtime and runner use.
@@ -16,22 +16,11 @@ from dataclasses import dataclass
 from mlir import ir, passmanager
 
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
+from patsparse.lowering.dense import DENSE_PIPELINE, schedule_dense_ops
 from patsparse.passes.detect_patterns import DetectPatternsPass
 
 TARGETS = ("host", "aarch64-linux-gnu")
 
-UPSTREAM_LOWERING = ",".join([
-    "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}",
-    "buffer-results-to-out-params{hoist-static-allocs modify-public-functions}",
-    "buffer-deallocation-pipeline",
-    "func.func(convert-linalg-to-loops)",
-    "canonicalize", "cse", "loop-invariant-code-motion",
-    "convert-vector-to-scf", "convert-vector-to-llvm",
-    "expand-strided-metadata", "lower-affine", "convert-scf-to-cf", "finalize-memref-to-llvm",
-    "convert-arith-to-llvm", "convert-math-to-llvm", "convert-index-to-llvm",
-    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true}", "convert-cf-to-llvm",
-    "reconcile-unrealized-casts",
-])
 
 
 def host_vector_width() -> int:
@@ -73,14 +62,11 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
                                  accumulators=options.accumulators,
                                  dense_convolutions=True).add_to(manager)
     manager.run(module.operation)
-    try:
-        from patsparse.lowering.dense import schedule_dense_ops
-    except ImportError:  # the dense schedule is optional: naive loops are still correct
-        return
     schedule_dense_ops(module, options.resolved_vector_width())
 
 
 def lower_to_llvm_dialect(module: ir.Module) -> None:
+    """Bufferize, deallocate and lower to LLVM: the dense schedule's pipeline (lowering/dense.py)."""
     manager = passmanager.PassManager("builtin.module")
-    manager.add(UPSTREAM_LOWERING)
+    manager.add(DENSE_PIPELINE)
     manager.run(module.operation)
