@@ -36,9 +36,14 @@ def llc(llvm_ir: Path, output: Path, target: str, cpu: str, filetype: str) -> No
     run_tool(command, "llc")
 
 
-def link_host_shared(object_file: Path, output: Path) -> None:
-    run_tool(["gcc", "-O2", "-fPIC", "-shared", object_file, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}", "-o", output],
-             "linking the host shared library")
+def link_host_shared(object_file: Path, output: Path, entry: str) -> None:
+    """A shared library that exports only the entry: generated helpers (patsparse_conv_0, its
+    globals, memrefCopy) have the same names in every model, and exported they could be
+    interposed across two models loaded in one process."""
+    version_script = output.with_name("exports.map")
+    version_script.write_text(f"{{ global: {entry}; local: *; }};\n")
+    run_tool(["gcc", "-O2", "-fPIC", "-shared", object_file, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}",
+              f"-Wl,--version-script={version_script}", "-o", output], "linking the host shared library")
 
 
 def build_aarch64(object_file: Path, header: Path, static_library: Path, runner: Path, workdir: Path) -> None:

@@ -160,18 +160,23 @@ def compile_model(source: str | Path, output: str | Path, options: CompileOption
             return _write({"obj": output}, {"obj": (work / "model.o").read_bytes()})
         header = work / "model.h"
         header.write_text(header_text(entry, input_shape, output_shape, options.target, source))
+        # Suffixes are appended, not swapped: a name like "vgg.p8" must keep its dot.
         stem = output.with_suffix("") if output.suffix in (".so", ".a") else output
-        files = {"header": stem.with_suffix(".h"), "metadata": stem.with_suffix(".json")}
+
+        def sibling(suffix: str) -> Path:
+            return stem.with_name(stem.name + suffix)
+
+        files = {"header": sibling(".h"), "metadata": sibling(".json")}
         contents = {"header": header.read_text()}
         if options.target == "host":
             library = work / "model.so"
-            targets.link_host_shared(work / "model.o", library)
-            files["library"] = stem.with_suffix(".so")
+            targets.link_host_shared(work / "model.o", library, entry)
+            files["library"] = sibling(".so")
             contents["library"] = library.read_bytes()
         else:
             static_library, runner = work / "model.a", work / "runner"
             targets.build_aarch64(work / "model.o", header, static_library, runner, work)
-            files["static_library"] = stem.with_suffix(".a")
+            files["static_library"] = sibling(".a")
             files["runner"] = stem
             contents["static_library"] = static_library.read_bytes()
             contents["runner"] = runner.read_bytes()

@@ -25,7 +25,8 @@ class ModelRuntimeError(ToolError):
 
 
 def _metadata(path: Path) -> dict:
-    sidecar = path.with_suffix(".json")
+    stem = path.with_suffix("") if path.suffix in (".so", ".a") else path
+    sidecar = stem.with_name(stem.name + ".json")
     try:
         return json.loads(sidecar.read_text())
     except FileNotFoundError:
