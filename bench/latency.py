@@ -1,5 +1,6 @@
 """Latency of pattern-sparse vs dense vs PyTorch eager vs ONNX Runtime, in one run.
 
+    .venv/bin/pip install -e ".[bench]"   # onnxruntime
     .venv/bin/python bench/latency.py [--runs 50] [--out docs/benchmarks.md]
 
 One thread everywhere, batch 1, median over --runs after warm-up, ratios against
