@@ -55,6 +55,13 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    """Identity, or a strided 1x1 conv + BatchNorm when the shape changes."""
+    if stride == 1 and in_ch == out_ch:
+        return nn.Sequential()
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -66,10 +73,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.relu2 = nn.ReLU(inplace=True)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_ch))
+        self.shortcut = _shortcut(in_ch, out_ch, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu1(self.bn1(self.conv1(x)))
@@ -92,10 +96,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, out_ch, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.relu3 = nn.ReLU(inplace=True)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_ch))
+        self.shortcut = _shortcut(in_ch, out_ch, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu1(self.bn1(self.conv1(x)))
