@@ -153,11 +153,6 @@ def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.Mem
     return name, memref_type
 
 
-def _for(lower: ir.Value, upper: ir.Value, step: ir.Value, iter_args=None):
-    loop = scf.ForOp(lower, upper, step, iter_args or [])
-    return loop
-
-
 def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> str:
     """Emit the layer's globals and function at `module_ip`; return the function name."""
     f32 = ir.F32Type.get()
@@ -206,18 +201,18 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         def load_index(buffer, position):
             return arith.IndexCastOp(index, memref.LoadOp(buffer, [position]).result).result
 
-        batch_loop = _for(b.index(0), b.index(batch), one)
+        batch_loop = scf.ForOp(b.index(0), b.index(batch), one)
         with ir.InsertionPoint(batch_loop.body):
             n = batch_loop.induction_variable
             # Zero-padded, width-phased copy of input image n.
             linalg.fill(b.f32(0.0), outs=[phased])
-            channel_loop = _for(b.index(0), b.index(channels), one)
+            channel_loop = scf.ForOp(b.index(0), b.index(channels), one)
             with ir.InsertionPoint(channel_loop.body):
                 c = channel_loop.induction_variable
-                row_loop = _for(b.index(0), b.index(height), one)
+                row_loop = scf.ForOp(b.index(0), b.index(height), one)
                 with ir.InsertionPoint(row_loop.body):
                     r = row_loop.induction_variable
-                    column_loop = _for(b.index(0), b.index(width), one)
+                    column_loop = scf.ForOp(b.index(0), b.index(width), one)
                     with ir.InsertionPoint(column_loop.body):
                         x = column_loop.induction_variable
                         value = memref.LoadOp(input_buffer, [n, c, r, x]).result
@@ -229,7 +224,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                     scf.YieldOp([])
                 scf.YieldOp([])
 
-            position_loop = _for(b.index(0), b.index(layer.filters), one)
+            position_loop = scf.ForOp(b.index(0), b.index(layer.filters), one)
             with ir.InsertionPoint(position_loop.body):
                 p = position_loop.induction_variable
                 f = load_index(filter_order, p)
@@ -238,16 +233,16 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                 segment_base = arith.MulIOp(p, b.index(num_patterns + 1)).result
                 bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
                           for q in range(num_patterns + 1)]
-                y_loop = _for(b.index(0), b.index(out_h), one)
+                y_loop = scf.ForOp(b.index(0), b.index(out_h), one)
                 with ir.InsertionPoint(y_loop.body):
                     y = y_loop.induction_variable
                     input_row = arith.MulIOp(y, b.index(stride_h)).result
-                    block_loop = _for(b.index(0), b.index(padded_out_w), b.index(block_width))
+                    block_loop = scf.ForOp(b.index(0), b.index(padded_out_w), b.index(block_width))
                     with ir.InsertionPoint(block_loop.body):
                         x0 = block_loop.induction_variable
                         accumulated = [bias_vector] * accumulators
                         for q, taps in enumerate(layer.patterns):
-                            kernel_loop = _for(bounds[q], bounds[q + 1], one, accumulated)
+                            kernel_loop = scf.ForOp(bounds[q], bounds[q + 1], one, accumulated)
                             with ir.InsertionPoint(kernel_loop.body):
                                 k = kernel_loop.induction_variable
                                 accs = list(kernel_loop.inner_iter_args)
@@ -269,7 +264,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                             column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
                             vector.StoreOp(accumulated[j], row, [column])
                         scf.YieldOp([])
-                    copy_loop = _for(b.index(0), b.index(out_w), one)
+                    copy_loop = scf.ForOp(b.index(0), b.index(out_w), one)
                     with ir.InsertionPoint(copy_loop.body):
                         x = copy_loop.induction_variable
                         memref.StoreOp(memref.LoadOp(row, [x]).result, output_buffer, [n, f, y, x])
