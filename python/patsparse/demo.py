@@ -46,7 +46,10 @@ def run(argv=None) -> int:
     parser.add_argument("--qemu-images", type=int, default=8, help="images checked under qemu (default 8)")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ToolError(f"{out}: cannot create the output directory: {error.strerror}") from None
     bin_dir = Path(sys.executable).parent
 
     step("1. prune vgg_small on Fashion-MNIST (8 patterns, 8x connectivity, quick setting)")
