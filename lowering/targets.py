@@ -36,17 +36,30 @@ def llc(llvm_ir: Path, output: Path, target: str, cpu: str, filetype: str) -> No
     run_tool(command, "llc")
 
 
-def link_host_shared(object_file: Path, output: Path, entry: str) -> None:
+def assembler(target: str) -> str:
+    return "gcc" if target == "host" else str(toolchain.find("aarch64-linux-gnu-gcc"))
+
+
+def assemble(source: Path, output: Path, target: str) -> None:
+    run_tool([assembler(target), "-c", source, "-o", output], "assembling the weights")
+
+
+def link_relocatable(objects: list[Path], output: Path, target: str) -> None:
+    """One relocatable object from several (`ld -r`, driven by the target's gcc)."""
+    run_tool([assembler(target), "-r", "-nostdlib", *objects, "-o", output], "combining the objects")
+
+
+def link_host_shared(objects: list[Path], output: Path, entry: str) -> None:
     """A shared library that exports only the entry: generated helpers (patsparse_conv_0, its
     globals, memrefCopy) have the same names in every model, and exported they could be
     interposed across two models loaded in one process."""
     version_script = output.with_name("exports.map")
     version_script.write_text(f"{{ global: {entry}; local: *; }};\n")
-    run_tool(["gcc", "-O2", "-fPIC", "-shared", object_file, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}",
+    run_tool(["gcc", "-O2", "-fPIC", "-shared", *objects, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}",
               f"-Wl,--version-script={version_script}", "-o", output], "linking the host shared library")
 
 
-def build_aarch64(object_file: Path, header: Path, static_library: Path, runner: Path, workdir: Path) -> None:
+def build_aarch64(objects: list[Path], header: Path, static_library: Path, runner: Path, workdir: Path) -> None:
     """A static library (model + runtime) and a static runner executable."""
     gcc = toolchain.find("aarch64-linux-gnu-gcc")
     runtime_object = workdir / "patsparse_runtime.o"
@@ -54,7 +67,7 @@ def build_aarch64(object_file: Path, header: Path, static_library: Path, runner:
     archiver = Path(str(gcc).replace("-gcc", "-ar"))
     if static_library.exists():
         static_library.unlink()
-    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, object_file, runtime_object],
+    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, *objects, runtime_object],
              "archiving the static library")
     # The runner includes the model's header as "model.h".
     include_dir = workdir / "include"

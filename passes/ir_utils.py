@@ -9,7 +9,7 @@ from mlir import ir
 
 from patsparse.dialect.ops import dense_to_numpy
 
-_NUMPY_TYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64,
+NUMPY_TYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64,
                 "i32": np.int32, "i16": np.int16, "i8": np.int8}
 
 
@@ -32,7 +32,7 @@ def constant_array(value: ir.Value) -> np.ndarray | None:
         return dense_to_numpy(attribute)
     resource = downcast(attribute, ir.DenseResourceElementsAttr)
     if resource is not None:
-        return _resource_array(op, resource)
+        return resource_array(op, resource)
     return None
 
 
@@ -58,11 +58,11 @@ def scalar_constant(value: ir.Value) -> float | None:
     return None
 
 
-def _resource_array(op: ir.Operation, attribute: ir.DenseResourceElementsAttr) -> np.ndarray | None:
+def resource_array(op: ir.Operation, attribute: ir.DenseResourceElementsAttr) -> np.ndarray | None:
     # The bindings cannot read a resource blob directly, but printing a module prints the
     # blobs its ops use: clone the constant alone into a scratch module and read the hex.
     shaped = ir.RankedTensorType(attribute.type)
-    dtype = _NUMPY_TYPES.get(str(shaped.element_type))
+    dtype = NUMPY_TYPES.get(str(shaped.element_type))
     if dtype is None:
         return None
     with op.context, ir.Location.unknown():

@@ -24,6 +24,7 @@ from patsparse.cliutil import ToolError, read_input, run_main
 from patsparse.diagnostics import DiagnosticCollector
 from patsparse.dialect import make_context
 from patsparse.lowering import targets
+from patsparse.lowering.external_weights import externalize_constants, weights_assembly
 from patsparse.lowering.pipeline import TARGETS, CompileOptions, lower_to_llvm_dialect, optimise_and_lower_patsparse
 from patsparse.passes.ir_utils import downcast
 
@@ -60,7 +61,8 @@ def entry_signature(module: ir.Module, entry: str, source: str) -> tuple[list[in
 
 
 def weight_bytes(module: ir.Module) -> dict:
-    """Bytes of constant data in a tensor-level module, split into values and indices."""
+    """Bytes of constant tensor and global data in a module, split into values and indices
+    (vector constants are immediates of the code, not weights)."""
     totals = {"float": 0, "index": 0}
 
     def visit(op):
@@ -68,7 +70,7 @@ def weight_bytes(module: ir.Module) -> dict:
         if name in ("memref.global", "arith.constant"):
             type_ = ir.TypeAttr(op.attributes["type"]).value if name == "memref.global" else op.results[0].type
             shaped = downcast(type_, ir.ShapedType)
-            if shaped is not None and shaped.has_static_shape and shaped.rank > 0:
+            if shaped is not None and downcast(type_, ir.VectorType) is None and shaped.has_static_shape and shaped.rank > 0:
                 count = int(np.prod(shaped.shape))
                 width = shaped.element_type.width // 8 if hasattr(shaped.element_type, "width") else 4
                 totals["float" if isinstance(shaped.element_type, ir.F32Type) else "index"] += count * width
@@ -117,6 +119,13 @@ def compile_model(source: str | Path, output: str | Path, options: CompileOption
     if not output.parent.is_dir():
         raise ToolError(f"{output}: the output directory {output.parent} does not exist")
     text = read_input(source)
+    with tempfile.TemporaryDirectory(prefix="patsparse-compile-") as scratch:
+        work = Path(scratch)
+        return _compile_in(work, text, source, output, options, emit, entry)
+
+
+def _compile_in(work: Path, text: str, source: str, output: Path, options: CompileOptions, emit: str,
+                entry: str) -> CompiledArtifacts:
     context = make_context()
     collector = DiagnosticCollector(context)
     with context:
@@ -127,6 +136,7 @@ def compile_model(source: str | Path, output: str | Path, options: CompileOption
             first = collector.errors[0] if collector.errors else None
             where = f"{source}:{first.line}:{first.column}" if first and first.line else source
             raise ToolError(f"{where}: {first.message if first else error}") from None
+        del text
         input_shape, output_shape = entry_signature(module, entry, source)
         dense_bytes = weight_bytes(module)
         try:
@@ -139,54 +149,62 @@ def compile_model(source: str | Path, output: str | Path, options: CompileOption
             collector.extend_from_error(error)
             raise ToolError(f"{source}: cannot compile: " + "; ".join(
                 d.render() for d in collector.errors[:3])) from None
-        llvm_dialect = str(module)
+        # Objects and libraries take their large constants from a binary side file; the
+        # textual stages (--emit llvm/asm), meant for reading, keep every constant inline.
+        external = []
+        if emit in ("lib", "obj"):
+            external = externalize_constants(module, work / "weights.bin")
+        with open(work / "model.llvm.mlirbc", "wb") as bytecode:
+            module.operation.write_bytecode(bytecode)
+        del module
 
     metadata = {"source": source, "entry": entry, "target": options.target, "cpu": options.resolved_cpu(),
                 "vector_width": options.resolved_vector_width(), "detect_patterns": options.detect_patterns,
                 "input_shape": input_shape, "output_shape": output_shape,
                 "weight_bytes_before": dense_bytes, "weight_bytes_compiled": compiled_bytes}
-    with tempfile.TemporaryDirectory(prefix="patsparse-compile-") as scratch:
-        work = Path(scratch)
-        (work / "model.llvm.mlir").write_text(llvm_dialect)
-        targets.translate_to_llvm_ir(work / "model.llvm.mlir", work / "model.ll")
-        if emit == "llvm":
-            return _write({"llvm": output}, {"llvm": (work / "model.ll").read_text()})
-        cpu = options.resolved_cpu()
-        if emit == "asm":
-            targets.llc(work / "model.ll", work / "model.s", options.target, cpu, "asm")
-            return _write({"asm": output}, {"asm": (work / "model.s").read_text()})
-        targets.llc(work / "model.ll", work / "model.o", options.target, cpu, "obj")
-        if emit == "obj":
-            return _write({"obj": output}, {"obj": (work / "model.o").read_bytes()})
-        header = work / "model.h"
-        header.write_text(header_text(entry, input_shape, output_shape, options.target, source))
-        # Suffixes are appended, not swapped: a name like "vgg.p8" must keep its dot.
-        stem = output.with_suffix("") if output.suffix in (".so", ".a") else output
+    targets.translate_to_llvm_ir(work / "model.llvm.mlirbc", work / "model.ll")
+    if emit == "llvm":
+        return _write({"llvm": output}, {"llvm": (work / "model.ll").read_text()})
+    cpu = options.resolved_cpu()
+    if emit == "asm":
+        targets.llc(work / "model.ll", work / "model.s", options.target, cpu, "asm")
+        return _write({"asm": output}, {"asm": (work / "model.s").read_text()})
+    targets.llc(work / "model.ll", work / "code.o", options.target, cpu, "obj")
+    (work / "weights.s").write_text(weights_assembly(external, work / "weights.bin"))
+    targets.assemble(work / "weights.s", work / "weights.o", options.target)
+    objects = [work / "code.o", work / "weights.o"]
+    if emit == "obj":
+        targets.link_relocatable(objects, work / "model.o", options.target)
+        return _write({"obj": output}, {"obj": (work / "model.o").read_bytes()})
+    header = work / "model.h"
+    header.write_text(header_text(entry, input_shape, output_shape, options.target, source))
+    # Suffixes are appended, not swapped: a name like "vgg.p8" must keep its dot.
+    stem = output.with_suffix("") if output.suffix in (".so", ".a") else output
 
-        def sibling(suffix: str) -> Path:
-            return stem.with_name(stem.name + suffix)
+    def sibling(suffix: str) -> Path:
+        return stem.with_name(stem.name + suffix)
 
-        files = {"header": sibling(".h"), "metadata": sibling(".json")}
-        contents = {"header": header.read_text()}
-        if options.target == "host":
-            library = work / "model.so"
-            targets.link_host_shared(work / "model.o", library, entry)
-            files["library"] = sibling(".so")
-            contents["library"] = library.read_bytes()
-        else:
-            static_library, runner = work / "model.a", work / "runner"
-            targets.build_aarch64(work / "model.o", header, static_library, runner, work)
-            files["static_library"] = sibling(".a")
-            files["runner"] = stem
-            contents["static_library"] = static_library.read_bytes()
-            contents["runner"] = runner.read_bytes()
-        metadata["files"] = {k: str(v) for k, v in files.items()}
-        contents["metadata"] = json.dumps(metadata, indent=1) + "\n"
-        artifacts = _write(files, contents)
-        if "runner" in files:
-            Path(files["runner"]).chmod(0o755)
-        artifacts.metadata = metadata
-        return artifacts
+    files = {"header": sibling(".h"), "metadata": sibling(".json")}
+    contents = {"header": header.read_text()}
+    if options.target == "host":
+        library = work / "model.so"
+        targets.link_host_shared(objects, library, entry)
+        files["library"] = sibling(".so")
+        contents["library"] = library.read_bytes()
+    else:
+        static_library, runner = work / "model.a", work / "runner"
+        targets.build_aarch64(objects, header, static_library, runner, work)
+        files["static_library"] = sibling(".a")
+        files["runner"] = stem
+        contents["static_library"] = static_library.read_bytes()
+        contents["runner"] = runner.read_bytes()
+    metadata["files"] = {k: str(v) for k, v in files.items()}
+    contents["metadata"] = json.dumps(metadata, indent=1) + "\n"
+    artifacts = _write(files, contents)
+    if "runner" in files:
+        Path(files["runner"]).chmod(0o755)
+    artifacts.metadata = metadata
+    return artifacts
 
 
 def _write(files: dict[str, Path], contents: dict) -> CompiledArtifacts:

@@ -25,10 +25,14 @@ subcommands:
   patsparse-prune verify CKPT         check a pruned checkpoint: every 3x3 kernel all zero
                                       or inside its library pattern; prints the per-layer
                                       compression; exit status 1 on any violation
+  patsparse-prune project OPTIONS     no training: project any model (VGG-16, ResNet-18/50 at
+                                      32x32 or 224x224) onto K patterns, for compiling and
+                                      benchmarking at full size (see 'project --help')
 
 examples:
   patsparse-prune --model vgg_small --patterns 8 --connectivity 8 --quick --out runs/demo
   patsparse-prune verify runs/demo/pruned.pt
+  patsparse-prune project --model vgg16 --patterns 8 --connectivity 8 -o vgg16_p8_c8.pt
   patsparse-prune --model vgg_small --method dense --dense-epochs 6 --out runs/dense
   patsparse-prune --model vgg_small --patterns 8 --dense-checkpoint runs/dense/dense.pt --out runs/p8
   torchrun --nproc_per_node 2 -m patsparse.pruning.cli --quick --out runs/ddp
@@ -46,7 +50,8 @@ def build_prune_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                                usage=f"{PROG} [prune] [options] --out DIR\n       {PROG} verify [--json] CKPT",
+                                usage=f"{PROG} [prune] [options] --out DIR\n       {PROG} verify [--json] CKPT\n"
+                                      f"       {PROG} project --model NAME [options] -o CKPT",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to prune")
     g.add_argument("--model", default="vgg_small", choices=[m for m in MODELS if m.endswith("_small")],
@@ -104,6 +109,25 @@ def build_verify_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_project_parser() -> argparse.ArgumentParser:
+    from .models import MODELS
+
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} project",
+        description="Project a model's 3x3 weights onto K patterns (and remove whole kernels for a connectivity "
+                    "target) without training, re-estimate BatchNorm statistics on seeded random inputs, and "
+                    "write a pruned checkpoint that patsparse-import reads. For compiler tests and benchmarks "
+                    "of networks too large to train here; the weights are random unless --dense-checkpoint.")
+    p.add_argument("--model", required=True, choices=sorted(MODELS), help="network (input shape by name)")
+    p.add_argument("--patterns", type=int, default=8, metavar="K", help="patterns in the library (default: 8)")
+    p.add_argument("--connectivity", type=float, metavar="X",
+                   help="total compression of the 3x3 layers incl. the 2.25x of patterns (default: none)")
+    p.add_argument("--dense-checkpoint", metavar="CKPT", help="start from these weights instead of random ones")
+    p.add_argument("--seed", type=int, default=0, help="weights and calibration inputs (default: 0)")
+    p.add_argument("-o", "--out", required=True, metavar="CKPT", help="the pruned checkpoint to write")
+    return p
+
+
 QUICK = {"train_limit": 2000, "test_limit": 1000, "dense_epochs": 1, "admm_epochs": 1, "retrain_epochs": 1}
 
 
@@ -150,6 +174,40 @@ def verify_main(argv) -> int:
     return 0
 
 
+def project_main(argv) -> int:
+    from pathlib import Path
+
+    args = build_project_parser().parse_args(argv)
+    if args.patterns < 1 or args.patterns > 56:
+        return _error(f"--patterns {args.patterns}: expected 1 to 56 (there are 56 candidate patterns)")
+    if args.connectivity is not None and args.connectivity < 2.25:
+        return _error(f"--connectivity {args.connectivity}: expected at least 2.25 (the patterns alone give 2.25x)")
+    if not Path(args.out).resolve().parent.is_dir():
+        return _error(f"{args.out}: the directory {Path(args.out).parent} does not exist")
+    from . import models
+    from .checkpoint import CheckpointError, load_model, save_pruned
+    from .project import compression_report
+    from .projected import projected_model
+
+    model = None
+    if args.dense_checkpoint:
+        try:
+            model, info = load_model(args.dense_checkpoint)
+        except CheckpointError as err:
+            return _error(str(err))
+        if info["model"] != args.model:
+            return _error(f"{args.dense_checkpoint}: holds model {info['model']!r}, expected {args.model!r}")
+    model, layers = projected_model(args.model, args.patterns, args.connectivity, args.seed, model=model)
+    report = compression_report(model)
+    save_pruned(args.out, model, args.model, layers,
+                {"method": "projection", "patterns": args.patterns, "connectivity": args.connectivity,
+                 "seed": args.seed, "input_shape": list(models.input_shape(args.model)),
+                 "compression_3x3": report["compression"], "command": shlex.join([PROG, "project", *argv])})
+    print(f"{PROG}: {args.model} projected onto {args.patterns} patterns, 3x3 compression "
+          f"{report['compression']:.2f}x -> {args.out}")
+    return 0
+
+
 def prune_main(argv) -> int:
     args = build_prune_parser().parse_args(argv)
     import torch
@@ -183,6 +241,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "verify":
         return verify_main(argv[1:])
+    if argv and argv[0] == "project":
+        return project_main(argv[1:])
     if argv and argv[0] == "prune":
         argv = argv[1:]
     return prune_main(argv)

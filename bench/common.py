@@ -1,0 +1,84 @@
+"""What the benchmarks share: timing, the machine's measured f32 peak, MAC counts, engines."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
+def median_ms(function, runs: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def measured_peak_gflops(vector_width: int, repeats: int = 3) -> float:
+    """Single-thread f32 FMA peak of this machine: bench/peak.c, best of `repeats`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        binary = Path(scratch) / "peak"
+        subprocess.run(["gcc", "-O3", "-march=native", "-ffp-contract=fast", f"-DW={vector_width}", "-DACC=16",
+                        str(BENCH / "peak.c"), "-o", str(binary)], check=True)
+        runs = [float(subprocess.run([str(binary), "30000000"], capture_output=True, text=True,
+                                     check=True).stdout.split()[0]) for _ in range(repeats)]
+    return max(runs)
+
+
+def machine_line() -> str:
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} cores (shared)"
+
+
+def count_macs(model, x) -> tuple[int, int]:
+    """(dense MACs, MACs with a non-zero weight) of the convolutions and linears for input `x`."""
+    import torch
+    from torch import nn
+
+    totals = [0, 0]
+
+    def hook(module, inputs, output):
+        weight = module.weight.detach()
+        if isinstance(module, nn.Conv2d):
+            pixels = output.shape[0] * output.shape[2] * output.shape[3]
+            totals[0] += pixels * weight.numel()
+            totals[1] += pixels * int((weight != 0).sum())
+        else:
+            rows = output.numel() // output.shape[-1]
+            totals[0] += rows * weight.numel()
+            totals[1] += rows * int((weight != 0).sum())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    return totals[0], totals[1]
+
+
+def onnxruntime_session(model, x, path: Path):
+    """A one-thread ONNX Runtime session of `model` (exported with the TorchScript exporter)."""
+    import onnxruntime
+    import torch
+
+    torch.onnx.export(model, (x,), str(path), dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda array: session.run(None, {name: array})[0]
