@@ -30,6 +30,7 @@ Rationale:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,16 +108,83 @@ class ConvLayer:
 
 @dataclass(frozen=True)
 class Schedule:
-    """How the generated loops are shaped (tuned per layer by the optimisation passes)."""
+    """How the generated loops are shaped: set per layer by the optimisation passes and the tuner
+    (the `patsparse.schedule` attribute of a pattern_conv2d overrides the pass defaults)."""
 
-    vector_width: int = 16     # f32 lanes: 16 for AVX-512, 8 for AVX2, 4 for NEON
-    max_accumulators: int = 8  # vectors along the output row kept in registers
+    vector_width: int = 16         # f32 lanes: 16 for AVX-512, 8 for AVX2, 4 for NEON
+    max_accumulators: int = 8      # vectors along one output row kept in registers
+    rows: int = 1                  # output rows computed together (register blocking in y)
+    eliminate_loads: bool = False  # one load per distinct (input row, tap column, vector) of a kernel
+    compact_indices: bool = False  # FKW index arrays in the narrowest unsigned integer type
+
+    FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices")
 
     def blocking(self, out_width: int) -> tuple[int, int]:
         """(accumulators R, number of x-blocks), with the least padding waste."""
         vectors = -(-out_width // self.vector_width)
         blocks = -(-vectors // self.max_accumulators)
         return -(-vectors // blocks), blocks
+
+    def with_attribute(self, attribute: ir.Attribute | None) -> "Schedule":
+        """This schedule with the entries of a `patsparse.schedule` dictionary attribute applied."""
+        if attribute is None:
+            return self
+        changes = {}
+        for entry in ir.DictAttr(attribute):
+            name, value = entry.name, entry.attr
+            if name not in self.FIELDS:
+                raise ValueError(f"patsparse.schedule: unknown entry '{name}' (expected {', '.join(self.FIELDS)})")
+            if isinstance(value, ir.BoolAttr):
+                changes[name] = bool(value.value)
+            else:
+                changes[name] = int(ir.IntegerAttr(value).value)
+        return dataclasses.replace(self, **changes)
+
+    def attribute(self, *names: str) -> ir.DictAttr:
+        """The `patsparse.schedule` attribute holding `names` (default: every field)."""
+        entries = {}
+        for name in names or self.FIELDS:
+            value = getattr(self, name)
+            entries[name] = ir.BoolAttr.get(value) if isinstance(value, bool) else \
+                ir.IntegerAttr.get(ir.IntegerType.get_signless(64), value)
+        return ir.DictAttr.get(entries)
+
+
+@dataclass
+class CodeStats:
+    """What one generated layer executes per output row block, summed over its kernels."""
+
+    vector_loads: int = 0  # input vector loads in kernel bodies
+    vector_fmas: int = 0
+
+    @property
+    def loads_per_fma(self) -> float:
+        return self.vector_loads / self.vector_fmas if self.vector_fmas else 0.0
+
+
+def load_key(t: int, tap: tuple[int, int], i: int, j: int, stride_h: int, eliminate_loads: bool) -> tuple:
+    """Which load a (tap t, output row i, vector j) FMA reads: with load elimination, taps of
+    different rows that read the same input row (dr + i*stride) and column share one load."""
+    dr, dc = tap
+    return (i * stride_h + dr, dc, j) if eliminate_loads else (t, i, j)
+
+
+def code_stats(layer: "ConvLayer", schedule: Schedule) -> CodeStats:
+    """Vector loads and FMAs the generated kernel bodies execute for one image (no IR built)."""
+    out_h, out_w = layer.output_hw
+    accumulators, blocks = schedule.blocking(out_w)
+    rows = max(1, min(schedule.rows, out_h))
+    main_rows = out_h - out_h % rows
+    kernels = np.diff(layer.segments, axis=1).sum(axis=0) if layer.segments.size else np.zeros(len(layer.patterns))
+    stats = CodeStats()
+    for block_rows, repeats in ((rows, main_rows // rows), (1, out_h - main_rows)):
+        for q, taps in enumerate(layer.patterns):
+            keys = {load_key(t, tap, i, j, layer.strides[0], schedule.eliminate_loads)
+                    for t, tap in enumerate(taps) for i in range(block_rows) for j in range(accumulators)}
+            runs = repeats * blocks * int(kernels[q])
+            stats.vector_loads += len(keys) * runs
+            stats.vector_fmas += len(taps) * block_rows * accumulators * runs
+    return stats
 
 
 @dataclass
@@ -141,10 +209,22 @@ class _Builder:
         return self.cache[key]
 
 
+def index_element_type(largest: int, compact: bool) -> ir.IntegerType:
+    """i32, or with `compact` the narrowest of i8/i16/i32 holding 0..largest (read unsigned)."""
+    bits = 32
+    if compact:
+        bits = 8 if largest < 1 << 8 else 16 if largest < 1 << 16 else 32
+    return ir.IntegerType.get_signless(bits)
+
+
 def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.MemRefType]:
+    dtype = {8: np.uint8, 16: np.uint16, 32: np.int32}[element.width] if isinstance(element, ir.IntegerType) \
+        else np.float32
     size = max(int(array.size), 1)  # an empty global is not allowed; pad with one zero
-    data = np.zeros(size, array.dtype)
+    data = np.zeros(size, dtype)
     data[:array.size] = array.reshape(-1)
+    if dtype in (np.uint8, np.uint16):
+        data = data.view({np.uint8: np.int8, np.uint16: np.int16}[dtype])
     memref_type = ir.MemRefType.get([size], element)
     memref.GlobalOp(name, ir.TypeAttr.get(memref_type), sym_visibility="private",
                     initial_value=ir.DenseElementsAttr.get(data, type=ir.RankedTensorType.get([size], element)),
@@ -153,10 +233,9 @@ def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.Mem
     return name, memref_type
 
 
-def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> str:
-    """Emit the layer's globals and function at `module_ip`; return the function name."""
+def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
+    """Emit the layer's globals and function `layer.name` at `module_ip`."""
     f32 = ir.F32Type.get()
-    i32 = ir.IntegerType.get_signless(32)
     index = ir.IndexType.get()
     batch, channels, height, width = layer.input_shape
     out_h, out_w = layer.output_hw
@@ -172,13 +251,18 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     phase_w = max(padded_out_w + (kernel_w - 1) // stride_w, -(-padded_w // stride_w))
     taps_per_kernel = layer.taps_per_kernel
     num_patterns = len(layer.patterns)
+    rows = max(1, min(schedule.rows, out_h))
     vector_type = ir.VectorType.get([lanes], f32)
+    compact = schedule.compact_indices
 
     with module_ip:
         weights_name, weights_type = _global(f"{layer.name}_weights", layer.weights, f32)
-        channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels.astype(np.int32), i32)
-        segments_name, segments_type = _global(f"{layer.name}_segments", layer.segments.astype(np.int32), i32)
-        order_name, order_type = _global(f"{layer.name}_filter_order", layer.filter_order.astype(np.int32), i32)
+        channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels,
+                                               index_element_type(channels - 1, compact))
+        segments_name, segments_type = _global(f"{layer.name}_segments", layer.segments,
+                                               index_element_type(layer.num_kernels, compact))
+        order_name, order_type = _global(f"{layer.name}_filter_order", layer.filter_order,
+                                         index_element_type(layer.filters - 1, compact))
         input_type = ir.MemRefType.get(list(layer.input_shape), f32)
         output_type = ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32)
         argument_types = [input_type] + ([ir.MemRefType.get([layer.filters], f32)] if layer.has_bias else []) + [output_type]
@@ -195,24 +279,28 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         filter_order = memref.GetGlobalOp(order_type, order_name).result
         phased = memref.AllocOp(ir.MemRefType.get([channels, padded_h, stride_w, phase_w], f32), [], [],
                                 alignment=64).result
-        row = memref.AllocOp(ir.MemRefType.get([padded_out_w], f32), [], [], alignment=64).result
+        row_buffer = memref.AllocOp(ir.MemRefType.get([rows, padded_out_w], f32), [], [], alignment=64).result
         one = b.index(1)
 
         def load_index(buffer, position):
-            return arith.IndexCastOp(index, memref.LoadOp(buffer, [position]).result).result
+            # Unsigned: compact arrays use the full range of their narrow type.
+            return arith.IndexCastUIOp(index, memref.LoadOp(buffer, [position]).result).result
 
-        batch_loop = scf.ForOp(b.index(0), b.index(batch), one)
+        def for_loop(lower, upper, step=one, iter_args=()):
+            return scf.ForOp(lower, upper, step, list(iter_args))
+
+        batch_loop = for_loop(b.index(0), b.index(batch))
         with ir.InsertionPoint(batch_loop.body):
             n = batch_loop.induction_variable
             # Zero-padded, width-phased copy of input image n.
             linalg.fill(b.f32(0.0), outs=[phased])
-            channel_loop = scf.ForOp(b.index(0), b.index(channels), one)
+            channel_loop = for_loop(b.index(0), b.index(channels))
             with ir.InsertionPoint(channel_loop.body):
                 c = channel_loop.induction_variable
-                row_loop = scf.ForOp(b.index(0), b.index(height), one)
+                row_loop = for_loop(b.index(0), b.index(height))
                 with ir.InsertionPoint(row_loop.body):
                     r = row_loop.induction_variable
-                    column_loop = scf.ForOp(b.index(0), b.index(width), one)
+                    column_loop = for_loop(b.index(0), b.index(width))
                     with ir.InsertionPoint(column_loop.body):
                         x = column_loop.induction_variable
                         value = memref.LoadOp(input_buffer, [n, c, r, x]).result
@@ -224,7 +312,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                     scf.YieldOp([])
                 scf.YieldOp([])
 
-            position_loop = scf.ForOp(b.index(0), b.index(layer.filters), one)
+            position_loop = for_loop(b.index(0), b.index(layer.filters))
             with ir.InsertionPoint(position_loop.body):
                 p = position_loop.induction_variable
                 f = load_index(filter_order, p)
@@ -233,46 +321,66 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                 segment_base = arith.MulIOp(p, b.index(num_patterns + 1)).result
                 bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
                           for q in range(num_patterns + 1)]
-                y_loop = scf.ForOp(b.index(0), b.index(out_h), one)
-                with ir.InsertionPoint(y_loop.body):
-                    y = y_loop.induction_variable
-                    input_row = arith.MulIOp(y, b.index(stride_h)).result
-                    block_loop = scf.ForOp(b.index(0), b.index(padded_out_w), b.index(block_width))
+
+                def row_block(y0: ir.Value, block_rows: int) -> None:
+                    """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators."""
+                    input_row = arith.MulIOp(y0, b.index(stride_h)).result
+                    block_loop = for_loop(b.index(0), b.index(padded_out_w), b.index(block_width))
                     with ir.InsertionPoint(block_loop.body):
                         x0 = block_loop.induction_variable
-                        accumulated = [bias_vector] * accumulators
+                        accumulated = [bias_vector] * (accumulators * block_rows)
                         for q, taps in enumerate(layer.patterns):
-                            kernel_loop = scf.ForOp(bounds[q], bounds[q + 1], one, accumulated)
+                            kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
                             with ir.InsertionPoint(kernel_loop.body):
                                 k = kernel_loop.induction_variable
                                 accs = list(kernel_loop.inner_iter_args)
                                 c = load_index(kernel_channels, k)
                                 weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
+                                loaded = {}
                                 for t, (dr, dc) in enumerate(taps):
                                     w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
                                     w_vector = vector.BroadcastOp(vector_type, w).result
-                                    tap_row = arith.AddIOp(input_row, b.index(dr)).result
-                                    tap_column = arith.AddIOp(x0, b.index(dc // stride_w)).result
                                     phase = b.index(dc % stride_w)
-                                    for j in range(accumulators):
-                                        column = arith.AddIOp(tap_column, b.index(j * lanes)).result if j else tap_column
-                                        loaded = vector.LoadOp(vector_type, phased, [c, tap_row, phase, column]).result
-                                        accs[j] = vector.FMAOp(w_vector, loaded, accs[j]).result
+                                    for i in range(block_rows):
+                                        row_offset = i * stride_h + dr
+                                        for j in range(accumulators):
+                                            key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
+                                            if key not in loaded:
+                                                tap_row = arith.AddIOp(input_row, b.index(row_offset)).result
+                                                column = arith.AddIOp(x0, b.index(dc // stride_w + j * lanes)).result
+                                                loaded[key] = vector.LoadOp(vector_type, phased,
+                                                                            [c, tap_row, phase, column]).result
+                                            slot = i * accumulators + j
+                                            accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
                                 scf.YieldOp(accs)
                             accumulated = list(kernel_loop.results)
-                        for j in range(accumulators):
-                            column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                            vector.StoreOp(accumulated[j], row, [column])
+                        for i in range(block_rows):
+                            for j in range(accumulators):
+                                column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
+                                vector.StoreOp(accumulated[i * accumulators + j], row_buffer, [b.index(i), column])
                         scf.YieldOp([])
-                    copy_loop = scf.ForOp(b.index(0), b.index(out_w), one)
-                    with ir.InsertionPoint(copy_loop.body):
-                        x = copy_loop.induction_variable
-                        memref.StoreOp(memref.LoadOp(row, [x]).result, output_buffer, [n, f, y, x])
+                    for i in range(block_rows):
+                        y = arith.AddIOp(y0, b.index(i)).result if i else y0
+                        copy_loop = for_loop(b.index(0), b.index(out_w))
+                        with ir.InsertionPoint(copy_loop.body):
+                            x = copy_loop.induction_variable
+                            memref.StoreOp(memref.LoadOp(row_buffer, [b.index(i), x]).result, output_buffer,
+                                           [n, f, y, x])
+                            scf.YieldOp([])
+
+                main_rows = out_h - out_h % rows
+                if main_rows:
+                    y_loop = for_loop(b.index(0), b.index(main_rows), b.index(rows))
+                    with ir.InsertionPoint(y_loop.body):
+                        row_block(y_loop.induction_variable, rows)
                         scf.YieldOp([])
-                    scf.YieldOp([])
+                if main_rows < out_h:
+                    y_loop = for_loop(b.index(main_rows), b.index(out_h))
+                    with ir.InsertionPoint(y_loop.body):
+                        row_block(y_loop.induction_variable, 1)
+                        scf.YieldOp([])
                 scf.YieldOp([])
             scf.YieldOp([])
         # No explicit deallocs: the buffer-deallocation pipeline inserts them (and refuses
         # hand-written ones).
         func.ReturnOp([])
-    return layer.name

@@ -8,11 +8,15 @@ from mlir import ir
 from mlir.dialects import bufferization, func, memref
 
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
-from patsparse.passes.base import PatsparsePass, option
+from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
 from patsparse.passes.ir_utils import erase_if_dead
 
-from .conv_codegen import ConvLayer, Schedule, build_conv_function
+from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
+
+# Per-op schedule (a dictionary attribute with Schedule's fields) set by the optimisation
+# passes and the tuner; it overrides this pass's options for that op.
+SCHEDULE = "patsparse.schedule"
 
 FUNCTION_PREFIX = "patsparse_conv_"
 
@@ -58,42 +62,43 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     vector_width: int = option(16, "f32 lanes per vector: 16 (AVX-512), 8 (AVX2), 4 (NEON)")
     accumulators: int = option(8, "most output vectors along a row kept in registers")
     dense_convolutions: bool = option(False, "also lower constant-weight linalg.conv_2d_nchw_fchw ops")
+    rows: int = option(1, "output rows computed together (register blocking in y)")
+    eliminate_loads: bool = option(False, "share input loads between taps and rows of a kernel")
+    compact_indices: bool = option(False, "FKW index arrays in the narrowest integer type")
+
+    tuning_db: str = option("", "a tuning database (patsparse-tune): measured schedules per layer")
+    target: str = option("host", "the target the tuning database entries are looked up for")
 
     def run(self, module: ir.Operation) -> None:
-        targets = []
-
-        def collect(op: ir.Operation) -> ir.WalkResult:
-            if op.name == PATTERN_CONV2D or (self.dense_convolutions and is_convolution(op)):
-                targets.append(op.operation)
-            return ir.WalkResult.ADVANCE
-
-        module.walk(collect)
-        schedule = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators)
+        defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
+                            eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices)
+        database = None
+        if self.tuning_db:
+            from .tuning import TuningDatabase, TuningError
+            try:
+                database = TuningDatabase(self.tuning_db)
+            except TuningError as error:
+                raise PassFailure(str(error)) from None
         body = module.regions[0].blocks[0]
-        existing = sum(1 for op in body.operations if op.operation.name == "func.func"
-                       and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
-        lowered = 0
-        for op in targets:
-            name = f"{FUNCTION_PREFIX}{existing + lowered}"
-            if op.name == PATTERN_CONV2D:
-                conv = PatternConv2dOp(op)
-                layer = ConvLayer.from_fkw(name, conv.fkw, conv.input_shape, conv.output_shape, conv.strides,
-                                           conv.padding, conv.bias is not None)
-                source, bias = conv.input, conv.bias
-            else:
-                try:
-                    match = match_convolution(op)
-                except NotRewritten:
-                    continue
-                output_shape = list(op.results[0].type.shape)
-                layer = ConvLayer.dense(name, match.weight, list(match.source.type.shape), output_shape,
-                                        match.strides, match.padding, match.bias is not None)
-                source, bias = match.source, match.bias
+        totals = CodeStats()
+        tuned = 0
+        layers = conv_layers(module, self.dense_convolutions)
+        for op, layer, source, bias in layers:
+            schedule = database.schedule(layer, self.target, defaults) if database else None
+            tuned += schedule is not None
+            try:
+                schedule = (schedule or defaults).with_attribute(
+                    op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None)
+            except ValueError as error:
+                raise PassFailure(str(error), op.location) from None
+            stats = code_stats(layer, schedule)
+            totals.vector_loads += stats.vector_loads
+            totals.vector_fmas += stats.vector_fmas
             with op.location:
                 build_conv_function(layer, schedule, ir.InsertionPoint(body))
-            self._replace_with_call(op, name, source, bias)
-            lowered += 1
-        self.statistics = {"lowered": lowered}
+            self._replace_with_call(op, layer.name, source, bias)
+        self.statistics = {"lowered": len(layers), "tuned": tuned, "vector_loads": totals.vector_loads,
+                           "vector_fmas": totals.vector_fmas, "loads_per_fma": round(totals.loads_per_fma, 4)}
 
     @staticmethod
     def _replace_with_call(op: ir.Operation, name: str, source: ir.Value, bias: ir.Value | None) -> None:
@@ -110,3 +115,38 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
             result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
         op.results[0].replace_all_uses_with(result)
         erase_if_dead(op)
+
+
+def conv_layers(module: ir.Operation, dense_convolutions: bool) -> list[tuple[ir.Operation, ConvLayer, ir.Value,
+                                                                            ir.Value | None]]:
+    """(op, layer, input, bias) for every pattern convolution (and, with `dense_convolutions`,
+    every constant-weight linalg convolution the generator handles), named in program order."""
+    body = module.regions[0].blocks[0]
+    existing = sum(1 for op in body.operations if op.operation.name == "func.func"
+                   and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
+    ops = []
+
+    def collect(op: ir.Operation) -> ir.WalkResult:
+        if op.name == PATTERN_CONV2D or (dense_convolutions and is_convolution(op)):
+            ops.append(op.operation)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(collect)
+    layers = []
+    for op in ops:
+        name = f"{FUNCTION_PREFIX}{existing + len(layers)}"
+        if op.name == PATTERN_CONV2D:
+            conv = PatternConv2dOp(op)
+            layer = ConvLayer.from_fkw(name, conv.fkw, conv.input_shape, conv.output_shape, conv.strides,
+                                       conv.padding, conv.bias is not None)
+            layers.append((op, layer, conv.input, conv.bias))
+            continue
+        try:
+            match = match_convolution(op)
+        except NotRewritten:
+            continue
+        output_shape = list(op.results[0].type.shape)
+        layer = ConvLayer.dense(name, match.weight, list(match.source.type.shape), output_shape,
+                                match.strides, match.padding, match.bias is not None)
+        layers.append((op, layer, match.source, match.bias))
+    return layers

@@ -43,6 +43,10 @@ class CompileOptions:
     vector_width: int | None = None
     accumulators: int = 8
     cpu: str | None = None         # llc -mcpu; default: native (host), cortex-a76 (aarch64)
+    rows: int = 1                  # output rows per register block
+    eliminate_loads: bool = False  # share input loads between taps and rows (patsparse-eliminate-redundant-loads)
+    compact_indices: bool = False  # narrowest integer type for FKW index arrays
+    tuning_db: str | None = None   # measured per-layer schedules (patsparse-tune)
 
     def resolved_vector_width(self) -> int:
         if self.vector_width:
@@ -59,7 +63,9 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
     if options.detect_patterns:
         DetectPatternsPass().add_to(manager)
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
-                                 accumulators=options.accumulators,
+                                 accumulators=options.accumulators, rows=options.rows,
+                                 eliminate_loads=options.eliminate_loads, compact_indices=options.compact_indices,
+                                 tuning_db=options.tuning_db or "", target=options.target,
                                  dense_convolutions=True).add_to(manager)
     manager.run(module.operation)
     schedule_dense_ops(module, options.resolved_vector_width())

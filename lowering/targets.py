@@ -8,6 +8,8 @@ from pathlib import Path
 from patsparse import toolchain
 from patsparse.cliutil import ToolError
 
+from .external_weights import externalize_constants, weights_assembly
+
 RUNTIME_DIR = Path(__file__).with_name("runtime")
 RUNTIME_SOURCE = RUNTIME_DIR / "patsparse_runtime.c"
 RUNNER_SOURCE = RUNTIME_DIR / "runner.c"
@@ -19,6 +21,23 @@ def run_tool(command: list[str], what: str) -> None:
     if result.returncode:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise ToolError(f"{what} failed: {' '.join(map(str, command[:1]))}: " + (detail[0] if detail else "no output"))
+
+
+def write_bytecode(module, path: Path) -> None:
+    with open(path, "wb") as out:
+        module.operation.write_bytecode(out)
+
+
+def objects_from_llvm_dialect(module, work: Path, target: str, cpu: str) -> list[Path]:
+    """An LLVM-dialect module to objects in `work`: the code, and its large constants as one
+    binary section (lowering/external_weights.py); the module loses those constants."""
+    external = externalize_constants(module, work / "weights.bin")
+    write_bytecode(module, work / "model.llvm.mlirbc")
+    translate_to_llvm_ir(work / "model.llvm.mlirbc", work / "model.ll")
+    llc(work / "model.ll", work / "code.o", target, cpu, "obj")
+    (work / "weights.s").write_text(weights_assembly(external, work / "weights.bin"))
+    assemble(work / "weights.s", work / "weights.o", target)
+    return [work / "code.o", work / "weights.o"]
 
 
 def translate_to_llvm_ir(llvm_dialect_file: Path, output: Path) -> None:
@@ -49,12 +68,13 @@ def link_relocatable(objects: list[Path], output: Path, target: str) -> None:
     run_tool([assembler(target), "-r", "-nostdlib", *objects, "-o", output], "combining the objects")
 
 
-def link_host_shared(objects: list[Path], output: Path, entry: str) -> None:
+def link_host_shared(objects: list[Path], output: Path, entries: str | list[str]) -> None:
     """A shared library that exports only the entry: generated helpers (patsparse_conv_0, its
     globals, memrefCopy) have the same names in every model, and exported they could be
     interposed across two models loaded in one process."""
     version_script = output.with_name("exports.map")
-    version_script.write_text(f"{{ global: {entry}; local: *; }};\n")
+    exported = " ".join(f"{name};" for name in ([entries] if isinstance(entries, str) else entries))
+    version_script.write_text(f"{{ global: {exported} local: *; }};\n")
     run_tool(["gcc", "-O2", "-fPIC", "-shared", *objects, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}",
               f"-Wl,--version-script={version_script}", "-o", output], "linking the host shared library")
 

@@ -24,7 +24,6 @@ from patsparse.cliutil import ToolError, read_input, run_main
 from patsparse.diagnostics import DiagnosticCollector
 from patsparse.dialect import make_context
 from patsparse.lowering import targets
-from patsparse.lowering.external_weights import externalize_constants, weights_assembly
 from patsparse.lowering.pipeline import TARGETS, CompileOptions, lower_to_llvm_dialect, optimise_and_lower_patsparse
 from patsparse.passes.ir_utils import downcast
 
@@ -149,30 +148,25 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
             collector.extend_from_error(error)
             raise ToolError(f"{source}: cannot compile: " + "; ".join(
                 d.render() for d in collector.errors[:3])) from None
-        # Objects and libraries take their large constants from a binary side file; the
-        # textual stages (--emit llvm/asm), meant for reading, keep every constant inline.
-        external = []
         if emit in ("lib", "obj"):
-            external = externalize_constants(module, work / "weights.bin")
-        with open(work / "model.llvm.mlirbc", "wb") as bytecode:
-            module.operation.write_bytecode(bytecode)
+            objects = targets.objects_from_llvm_dialect(module, work, options.target, options.resolved_cpu())
+        else:
+            # The textual stages, meant for reading, keep every constant inline.
+            targets.write_bytecode(module, work / "model.llvm.mlirbc")
         del module
 
     metadata = {"source": source, "entry": entry, "target": options.target, "cpu": options.resolved_cpu(),
                 "vector_width": options.resolved_vector_width(), "detect_patterns": options.detect_patterns,
                 "input_shape": input_shape, "output_shape": output_shape,
                 "weight_bytes_before": dense_bytes, "weight_bytes_compiled": compiled_bytes}
-    targets.translate_to_llvm_ir(work / "model.llvm.mlirbc", work / "model.ll")
-    if emit == "llvm":
-        return _write({"llvm": output}, {"llvm": (work / "model.ll").read_text()})
     cpu = options.resolved_cpu()
+    if emit == "llvm":
+        targets.translate_to_llvm_ir(work / "model.llvm.mlirbc", work / "model.ll")
+        return _write({"llvm": output}, {"llvm": (work / "model.ll").read_text()})
     if emit == "asm":
+        targets.translate_to_llvm_ir(work / "model.llvm.mlirbc", work / "model.ll")
         targets.llc(work / "model.ll", work / "model.s", options.target, cpu, "asm")
         return _write({"asm": output}, {"asm": (work / "model.s").read_text()})
-    targets.llc(work / "model.ll", work / "code.o", options.target, cpu, "obj")
-    (work / "weights.s").write_text(weights_assembly(external, work / "weights.bin"))
-    targets.assemble(work / "weights.s", work / "weights.o", options.target)
-    objects = [work / "code.o", work / "weights.o"]
     if emit == "obj":
         targets.link_relocatable(objects, work / "model.o", options.target)
         return _write({"obj": output}, {"obj": (work / "model.o").read_bytes()})
@@ -249,7 +243,14 @@ examples:
                         help="do not detect patterns: compile every convolution dense (the baseline)")
     parser.add_argument("--cpu", help="llc -mcpu (default: native on the host, cortex-a76 for AArch64)")
     parser.add_argument("--vector-width", type=int, help="f32 lanes per vector (default: by target: 16/8 host, 4 NEON)")
-    parser.add_argument("--accumulators", type=int, default=8, help="output vectors kept in registers (default 8)")
+    parser.add_argument("--accumulators", type=int, default=8, help="output vectors along a row kept in registers "
+                                                                     "(default 8)")
+    parser.add_argument("--rows", type=int, default=1, help="output rows computed together (default 1)")
+    parser.add_argument("--eliminate-loads", action="store_true",
+                        help="share input loads between the taps and rows of a kernel")
+    parser.add_argument("--compact-indices", action="store_true",
+                        help="store FKW index arrays in the narrowest integer type")
+    parser.add_argument("--tuning-db", metavar="JSON", help="per-layer schedules measured by patsparse-tune")
     parser.add_argument("--entry", default="forward", help="entry function (default: forward)")
     return parser
 
@@ -257,7 +258,16 @@ examples:
 def run(argv=None) -> int:
     args = make_parser().parse_args(argv)
     options = CompileOptions(target=args.target, detect_patterns=not args.dense, vector_width=args.vector_width,
-                             accumulators=args.accumulators, cpu=args.cpu)
+                             accumulators=args.accumulators, cpu=args.cpu, rows=args.rows,
+                             eliminate_loads=args.eliminate_loads, compact_indices=args.compact_indices,
+                             tuning_db=args.tuning_db)
+    for name in ("accumulators", "rows"):
+        if getattr(args, name) < 1:
+            raise ToolError(f"--{name} {getattr(args, name)}: expected at least 1")
+    if args.vector_width is not None and args.vector_width not in (4, 8, 16):
+        raise ToolError(f"--vector-width {args.vector_width}: expected 4, 8 or 16")
+    if args.tuning_db and not Path(args.tuning_db).is_file():
+        raise ToolError(f"{args.tuning_db}: no such tuning database (patsparse-tune writes one)")
     artifacts = compile_model(args.input, args.output, options, emit=args.emit, entry=args.entry)
     for kind, path in artifacts.outputs.items():
         print(f"{kind:15s} {path}")

@@ -1,0 +1,257 @@
+"""Per-layer auto-tuning: candidate schedules compiled together, measured on the host, ranked for
+AArch64 with llvm-mca, and kept in a tuning database that patsparse-compile reuses.
+
+For one layer, every candidate `Schedule` becomes a function of one shared library (built by
+the compiler's own path: the same passes, `llc -O3`, the same runtime), so one compile serves
+the whole search. Each candidate's output is checked against the first before it is timed:
+a schedule that computes something else is an error, never a winner.
+
+The search is exhaustive over a small grid (vector width, vectors per row, rows per block)
+limited by the register file: the paper used a genetic algorithm over a larger space; here the
+grid is small enough to measure all of it, which is the stronger guarantee of beating the
+defaults (the default schedule is always a candidate).
+
+The database is JSON, keyed by target, layer shape, strides, padding and pattern mix (the
+library and the number of kernels per pattern), so a model compiled again, or another model
+with the same layer, gets the measured schedule.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import hashlib
+import json
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import func
+
+from patsparse import toolchain
+from patsparse.dialect import make_context
+
+from . import targets
+from .conv_codegen import ConvLayer, Schedule, build_conv_function, code_stats
+from .pipeline import lower_to_llvm_dialect
+
+REGISTERS = 32          # vector registers on AVX-512 and AArch64 NEON
+SPARE_REGISTERS = 6     # loaded inputs and broadcast weights live beside the accumulators
+DATABASE_VERSION = 1
+
+
+class TuningError(RuntimeError):
+    pass
+
+
+def layer_key(layer: ConvLayer, target: str) -> str:
+    """Target, shapes, strides, padding and pattern mix: what the best schedule depends on."""
+    kernels = np.diff(layer.segments, axis=1).sum(axis=0).tolist() if layer.segments.size else []
+    mix = hashlib.sha1(json.dumps([layer.patterns, kernels, layer.filters]).encode()).hexdigest()[:12]
+    shape = "x".join(map(str, layer.input_shape))
+    return (f"{target}|in={shape}|f={layer.filters}|k={layer.kernel_hw[0]}x{layer.kernel_hw[1]}"
+            f"|s={layer.strides[0]}x{layer.strides[1]}|p={','.join(map(str, layer.padding))}|mix={mix}")
+
+
+def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
+    """The grid: vector widths x vectors per row x rows per block, within the register file;
+    `base` (the untuned schedule) first."""
+    out_h, out_w = layer.output_hw
+    grid = [base]
+    for width in widths:
+        vectors = -(-out_w // width)
+        for accumulators in sorted({a for a in (1, 2, 3, 4, 6, 8) if a <= vectors} | {min(vectors, 8)}):
+            for rows in (1, 2, 4, 8):
+                if rows > out_h or rows * accumulators > REGISTERS - SPARE_REGISTERS:
+                    continue
+                schedule = dataclasses.replace(base, vector_width=width, max_accumulators=accumulators, rows=rows)
+                if schedule not in grid:
+                    grid.append(schedule)
+    return grid
+
+
+def _candidate_module(layer: ConvLayer, schedules: list[Schedule]) -> ir.Module:
+    """Function `candidate_<i>(input, [bias,] output)` per schedule (bare pointers, C ABI)."""
+    module = ir.Module.create()
+    f32 = ir.F32Type.get()
+    batch, _, _, _ = layer.input_shape
+    out_h, out_w = layer.output_hw
+    types = [ir.MemRefType.get(list(layer.input_shape), f32)]
+    if layer.has_bias:
+        types.append(ir.MemRefType.get([layer.filters], f32))
+    types.append(ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32))
+    for index, schedule in enumerate(schedules):
+        name = f"{layer.name}_{index}"
+        build_conv_function(dataclasses.replace(layer, name=name), schedule, ir.InsertionPoint(module.body))
+        with ir.InsertionPoint(module.body):
+            wrapper = func.FuncOp(f"candidate_{index}", (types, []))
+        with ir.InsertionPoint(wrapper.add_entry_block()):
+            func.CallOp([], ir.FlatSymbolRefAttr.get(name), list(wrapper.arguments))
+            func.ReturnOp([])
+    return module
+
+
+def build_candidates(layer: ConvLayer, schedules: list[Schedule], work: Path, target: str = "host",
+                     cpu: str | None = None) -> Path:
+    """A host shared library exporting `candidate_<i>` (target "host"), or an AArch64 assembly
+    file of them (for llvm-mca)."""
+    with make_context(), ir.Location.unknown():
+        module = _candidate_module(layer, schedules)
+        lower_to_llvm_dialect(module)
+        if target != "host":
+            targets.write_bytecode(module, work / "candidates.mlirbc")
+            targets.translate_to_llvm_ir(work / "candidates.mlirbc", work / "candidates.ll")
+            targets.llc(work / "candidates.ll", work / "candidates.s", target, cpu or "cortex-a76", "asm")
+            return work / "candidates.s"
+        objects = targets.objects_from_llvm_dialect(module, work, "host", cpu or "native")
+    library = work / "candidates.so"
+    targets.link_host_shared(objects, library, [f"candidate_{i}" for i in range(len(schedules))])
+    return library
+
+
+def measure(layer: ConvLayer, library: Path, count: int, runs: int = 7, seed: int = 0) -> list[float]:
+    """Median seconds of each candidate on random input; outputs must agree with candidate 0."""
+    lib = ctypes.CDLL(str(library))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(layer.input_shape).astype(np.float32)
+    bias = rng.standard_normal(layer.filters).astype(np.float32)
+    out_h, out_w = layer.output_hw
+    outputs = [np.zeros((layer.input_shape[0], layer.filters, out_h, out_w), np.float32) for _ in range(2)]
+    pointer = ctypes.POINTER(ctypes.c_float)
+
+    def args(out):
+        arrays = [x] + ([bias] if layer.has_bias else []) + [out]
+        return [a.ctypes.data_as(pointer) for a in arrays]
+
+    times = []
+    for index in range(count):
+        function = getattr(lib, f"candidate_{index}")
+        out = outputs[0 if index == 0 else 1]
+        call_args = args(out)
+        function(*call_args)
+        if index and not np.allclose(out, outputs[0], rtol=1e-4, atol=1e-5):
+            raise TuningError(f"{layer.name}: candidate {index} computes a different result than the default")
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            function(*call_args)
+            samples.append(time.perf_counter() - start)
+        times.append(float(np.median(samples)))
+    return times
+
+
+def mca_cycles(assembly: str, count: int, cpu: str = "cortex-a76") -> list[float | None]:
+    """llvm-mca's cycles per iteration of each candidate's innermost FMA loop (AArch64).
+
+    The kernel loop of a candidate is the basic block of its function with the most `fmla`
+    instructions; llvm-mca simulates that block alone, as a loop.
+    """
+    results: list[float | None] = []
+    for index in range(count):
+        body = _hottest_block(assembly, f"candidate_{index}")
+        if body is None:
+            results.append(None)
+            continue
+        run = subprocess.run([str(toolchain.find("llvm-mca")), "-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}",
+                              "-iterations=100"], input=body, capture_output=True, text=True)
+        match = re.search(r"Total Cycles:\s+(\d+)", run.stdout)
+        results.append(int(match.group(1)) / 100 if match else None)
+    return results
+
+
+def _hottest_block(assembly: str, wrapper: str) -> str | None:
+    """The instructions of the block with the most fmla in the code the wrapper calls."""
+    # The wrapper calls (or has inlined) the layer function `<layer>_<index>`; search both.
+    index = wrapper.rsplit("_", 1)[1]
+    names = [wrapper] + re.findall(rf"^(\w+_{index}):", assembly, re.M)
+    best, best_count = None, 0
+    for name in names:
+        match = re.search(rf"^{re.escape(name)}:(.*?)(?=^\s*\.size\s+{re.escape(name)},|\Z)", assembly, re.S | re.M)
+        if not match:
+            continue
+        for block in re.split(r"^\.LBB\w+:.*$", match.group(1), flags=re.M):
+            lines = [line.strip() for line in block.splitlines()
+                     if line.strip() and not line.strip().startswith((".", "//", "#")) and ":" not in line.split()[0]]
+            fmla = sum(1 for line in lines if line.startswith("fmla"))
+            if fmla > best_count:
+                best, best_count = "\n".join(lines) + "\n", fmla
+    return best
+
+
+@dataclasses.dataclass
+class TuningResult:
+    key: str
+    schedule: Schedule
+    seconds: float
+    default_seconds: float
+    mca_cycles_per_fma: float | None = None
+
+    def record(self) -> dict:
+        fields = {name: getattr(self.schedule, name) for name in ("vector_width", "max_accumulators", "rows")}
+        return {"schedule": fields, "seconds": self.seconds, "default_seconds": self.default_seconds,
+                "speedup": self.default_seconds / self.seconds if self.seconds else None,
+                "mca_cycles_per_fma": self.mca_cycles_per_fma}
+
+
+def tune_layer(layer: ConvLayer, base: Schedule, target: str = "host", widths: list[int] | None = None,
+               runs: int = 7) -> TuningResult:
+    """The fastest candidate: measured on the host for "host", ranked by llvm-mca for AArch64."""
+    if widths is None:
+        widths = [base.vector_width] if target != "host" else sorted({8, base.vector_width})
+    grid = candidates(layer, base, widths)
+    key = layer_key(layer, target)
+    with tempfile.TemporaryDirectory(prefix="patsparse-tune-") as scratch:
+        work = Path(scratch)
+        if target == "host":
+            seconds = measure(layer, build_candidates(layer, grid, work), len(grid), runs)
+            best = int(np.argmin(seconds))
+            return TuningResult(key, grid[best], seconds[best], seconds[0])
+        assembly = build_candidates(layer, grid, work, target).read_text()
+    cycles = mca_cycles(assembly, len(grid))
+    # Cycles per FMA of the kernel loop, times the FMAs the schedule runs: an estimate of time.
+    estimates = []
+    for schedule, cycle in zip(grid, cycles):
+        stats = code_stats(layer, schedule)
+        fmas_per_iteration = 4 * schedule.rows * schedule.blocking(layer.output_hw[1])[0]
+        estimates.append(None if cycle is None else cycle / fmas_per_iteration * stats.vector_fmas)
+    valid = [i for i, e in enumerate(estimates) if e is not None]
+    if not valid:
+        raise TuningError(f"{layer.name}: llvm-mca found no kernel loop to rank")
+    best = min(valid, key=lambda i: estimates[i])
+    per_fma = cycles[best] / (4 * grid[best].rows * grid[best].blocking(layer.output_hw[1])[0])
+    return TuningResult(key, grid[best], estimates[best], estimates[0] or estimates[best], per_fma)
+
+
+class TuningDatabase:
+    """JSON file: {"version": 1, "layers": {key: record}}; written atomically."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.layers: dict[str, dict] = {}
+        if self.path.exists():
+            try:
+                data = json.loads(self.path.read_text())
+                if data.get("version") != DATABASE_VERSION or not isinstance(data.get("layers"), dict):
+                    raise ValueError("version")
+            except (ValueError, AttributeError, OSError):
+                raise TuningError(f"{self.path}: not a tuning database (expected JSON with version "
+                                  f"{DATABASE_VERSION} and a 'layers' object, as patsparse-tune writes)") from None
+            self.layers = data["layers"]
+
+    def schedule(self, layer: ConvLayer, target: str, base: Schedule) -> Schedule | None:
+        record = self.layers.get(layer_key(layer, target))
+        if record is None:
+            return None
+        return dataclasses.replace(base, **{k: int(v) for k, v in record["schedule"].items()})
+
+    def add(self, result: TuningResult, layer_name: str = "") -> None:
+        self.layers[result.key] = dict(result.record(), layer=layer_name)
+
+    def save(self) -> None:
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        temporary.write_text(json.dumps({"version": DATABASE_VERSION, "layers": self.layers}, indent=1) + "\n")
+        temporary.replace(self.path)

@@ -1,0 +1,117 @@
+"""`patsparse-tune`: measure schedules per convolution layer and store the best in a tuning database.
+
+    patsparse-tune model.mlir --db model.tuning.json                      # host, measured
+    patsparse-tune model.mlir --db model.tuning.json --target aarch64-linux-gnu   # ranked by llvm-mca
+    patsparse-compile model.mlir --tuning-db model.tuning.json -o model.so
+
+See lowering/tuning.py for the search and the database format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mlir import ir, passmanager
+
+from patsparse.cliutil import ToolError, read_input, run_main
+from patsparse.dialect import make_context
+from patsparse.lowering.conv_codegen import Schedule
+from patsparse.lowering.convert_patsparse_to_vector import conv_layers
+from patsparse.lowering.pipeline import TARGETS, CompileOptions
+from patsparse.lowering.tuning import TuningDatabase, TuningError, tune_layer
+from patsparse.passes.detect_patterns import DetectPatternsPass
+
+PROG = "patsparse-tune"
+
+
+def model_layers(source: str, detect: bool = True):
+    """The model's convolution layers as the compiler sees them (after pattern detection)."""
+    text = read_input(source)
+    context = make_context()
+    with context:
+        try:
+            module = ir.Module.parse(text)
+        except ir.MLIRError as error:
+            raise ToolError(f"{source}: not a valid MLIR module ({str(error).splitlines()[0]})") from None
+        if detect:
+            manager = passmanager.PassManager("builtin.module")
+            DetectPatternsPass().add_to(manager)
+            manager.run(module.operation)
+        return [layer for _, layer, _, _ in conv_layers(module.operation, dense_convolutions=True)]
+
+
+def tune_model(source: str, database_path: str | Path, options: CompileOptions, runs: int = 7,
+               log=print) -> TuningDatabase:
+    if options.target not in TARGETS:
+        raise ToolError(f"unknown target '{options.target}': expected one of {', '.join(TARGETS)}")
+    try:
+        database = TuningDatabase(database_path)
+    except TuningError as error:
+        raise ToolError(str(error)) from None
+    base = Schedule(vector_width=options.resolved_vector_width(), max_accumulators=options.accumulators,
+                    rows=options.rows, eliminate_loads=options.eliminate_loads,
+                    compact_indices=options.compact_indices)
+    layers = model_layers(source, options.detect_patterns)
+    if not layers:
+        raise ToolError(f"{source}: no convolution to tune")
+    unit = "ms" if options.target == "host" else "Mcycles (llvm-mca)"
+    log(f"{'layer':<20} {'input':<16} {'F':>5} {'best V/R/rows':>14} {'default':>10} {'best':>10} {'speedup':>8}  [{unit}]")
+    for number, layer in enumerate(layers, 1):
+        start = time.perf_counter()
+        try:
+            result = tune_layer(layer, base, options.target, runs=runs)
+        except TuningError as error:
+            raise ToolError(f"{source}: {error}") from None
+        database.add(result, layer.name)
+        scale = 1e3 if options.target == "host" else 1e-6
+        s = result.schedule
+        log(f"{layer.name:<20} {'x'.join(map(str, layer.input_shape)):<16} {layer.filters:>5} "
+            f"{f'{s.vector_width}/{s.max_accumulators}/{s.rows}':>14} {result.default_seconds * scale:>10.3f} "
+            f"{result.seconds * scale:>10.3f} {result.default_seconds / result.seconds:>7.2f}x"
+            f"  ({number}/{len(layers)}, {time.perf_counter() - start:.0f} s)")
+        database.save()  # after every layer: an interrupted run keeps what it measured
+    return database
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Find the fastest schedule (vector width, vectors per row, rows per block) of every "
+                    "convolution of a model and store it in a tuning database that patsparse-compile "
+                    "--tuning-db reuses. On the host each candidate is compiled and timed; for AArch64 "
+                    "candidates are ranked by llvm-mca (-mcpu=cortex-a76) on their inner FMA loop.",
+        epilog="""examples:
+  patsparse-tune vgg.mlir --db vgg.tuning.json
+  patsparse-compile vgg.mlir --tuning-db vgg.tuning.json -o vgg.so
+  patsparse-tune vgg.mlir --db vgg.tuning.json --target aarch64-linux-gnu
+""")
+    parser.add_argument("input", help="model .mlir (linalg on tensors, from patsparse-import)")
+    parser.add_argument("--db", required=True, metavar="JSON", help="tuning database to create or extend")
+    parser.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)} (default: host)")
+    parser.add_argument("--dense", action="store_true", help="tune the dense build (no pattern detection)")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per candidate, median (default 7)")
+    parser.add_argument("--eliminate-loads", action="store_true", help="tune with load elimination on")
+    parser.add_argument("--compact-indices", action="store_true", help="tune with compact FKW indices")
+    return parser
+
+
+def run(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    if args.runs < 1:
+        raise ToolError(f"--runs {args.runs}: expected at least 1")
+    options = CompileOptions(target=args.target, detect_patterns=not args.dense,
+                             eliminate_loads=args.eliminate_loads, compact_indices=args.compact_indices)
+    tune_model(args.input, args.db, options, args.runs)
+    print(f"wrote {args.db}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, lambda: run(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
