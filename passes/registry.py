@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import PatsparsePass
 from .detect_patterns import DetectPatternsPass
 from .expand_to_linalg import ExpandToLinalgPass
+from .reorder_filters import ReorderFiltersPass
 from .report import ReportPass
 from .verify import VerifyPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
@@ -13,6 +14,7 @@ PASSES: dict[str, type[PatsparsePass]] = {
     cls.flag: cls for cls in (
         VerifyPass,
         DetectPatternsPass,
+        ReorderFiltersPass,
         ExpandToLinalgPass,
         ReportPass,
         ConvertPatsparseToVectorPass,
