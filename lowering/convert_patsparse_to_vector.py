@@ -66,28 +66,15 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     eliminate_loads: bool = option(False, "share input loads between taps and rows of a kernel")
     compact_indices: bool = option(False, "FKW index arrays in the narrowest integer type")
 
-    tuning_db: str = option("", "a tuning database (patsparse-tune): measured schedules per layer")
-    target: str = option("host", "the target the tuning database entries are looked up for")
-
     def run(self, module: ir.Operation) -> None:
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices)
-        database = None
-        if self.tuning_db:
-            from .tuning import TuningDatabase, TuningError
-            try:
-                database = TuningDatabase(self.tuning_db)
-            except TuningError as error:
-                raise PassFailure(str(error)) from None
         body = module.regions[0].blocks[0]
         totals = CodeStats()
-        tuned = 0
         layers = conv_layers(module, self.dense_convolutions)
         for op, layer, source, bias in layers:
-            schedule = database.schedule(layer, self.target, defaults) if database else None
-            tuned += schedule is not None
             try:
-                schedule = (schedule or defaults).with_attribute(
+                schedule = defaults.with_attribute(
                     op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None)
             except ValueError as error:
                 raise PassFailure(str(error), op.location) from None
@@ -97,7 +84,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
             with op.location:
                 build_conv_function(layer, schedule, ir.InsertionPoint(body))
             self._replace_with_call(op, layer.name, source, bias)
-        self.statistics = {"lowered": len(layers), "tuned": tuned, "vector_loads": totals.vector_loads,
+        self.statistics = {"lowered": len(layers), "vector_loads": totals.vector_loads,
                            "vector_fmas": totals.vector_fmas, "loads_per_fma": round(totals.loads_per_fma, 4)}
 
     @staticmethod

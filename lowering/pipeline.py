@@ -1,6 +1,9 @@
 """The compiler's pass pipeline: a linalg-on-tensors model to the LLVM dialect.
 
     patsparse-detect-patterns              (skipped for a dense build)
+    patsparse-reorder-filters              (reorder_filters)
+    patsparse-apply-tuning{db}             (tuning_db)
+    patsparse-eliminate-redundant-loads    (eliminate_loads)
     convert-patsparse-to-vector{dense-convolutions}   every constant-weight convolution
     schedule_dense_ops                     tile + vectorize the other linalg ops (lowering/dense.py)
     DENSE_PIPELINE                         bufferize, out-params, deallocation, to LLVM
@@ -17,7 +20,10 @@ from mlir import ir, passmanager
 
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
 from patsparse.lowering.dense import DENSE_PIPELINE, schedule_dense_ops
+from patsparse.passes.apply_tuning import ApplyTuningPass
 from patsparse.passes.detect_patterns import DetectPatternsPass
+from patsparse.passes.eliminate_redundant_loads import EliminateRedundantLoadsPass
+from patsparse.passes.reorder_filters import ReorderFiltersPass
 
 TARGETS = ("host", "aarch64-linux-gnu")
 
@@ -43,10 +49,11 @@ class CompileOptions:
     vector_width: int | None = None
     accumulators: int = 8
     cpu: str | None = None         # llc -mcpu; default: native (host), cortex-a76 (aarch64)
-    rows: int = 1                  # output rows per register block
-    eliminate_loads: bool = False  # share input loads between taps and rows (patsparse-eliminate-redundant-loads)
+    rows: int | None = None        # output rows per register block (default 1; 4 with eliminate_loads)
+    reorder_filters: bool = False  # patsparse-reorder-filters
+    eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
-    tuning_db: str | None = None   # measured per-layer schedules (patsparse-tune)
+    tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
 
     def resolved_vector_width(self) -> int:
         if self.vector_width:
@@ -58,14 +65,19 @@ class CompileOptions:
 
 
 def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> None:
-    """Tensor-level steps: detect patterns, generate vector code for every convolution."""
+    """Tensor-level steps: detect patterns, optimise, generate vector code for every convolution."""
     manager = passmanager.PassManager("builtin.module")
     if options.detect_patterns:
         DetectPatternsPass().add_to(manager)
+    if options.reorder_filters:
+        ReorderFiltersPass().add_to(manager)
+    if options.tuning_db:
+        ApplyTuningPass(db=options.tuning_db, target=options.target).add_to(manager)
+    if options.eliminate_loads:
+        EliminateRedundantLoadsPass(rows=options.rows or 4).add_to(manager)
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
-                                 accumulators=options.accumulators, rows=options.rows,
-                                 eliminate_loads=options.eliminate_loads, compact_indices=options.compact_indices,
-                                 tuning_db=options.tuning_db or "", target=options.target,
+                                 accumulators=options.accumulators, rows=options.rows or 1,
+                                 compact_indices=options.compact_indices,
                                  dense_convolutions=True).add_to(manager)
     manager.run(module.operation)
     schedule_dense_ops(module, options.resolved_vector_width())

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from mlir import ir
+from mlir import ir, passmanager
 from mlir.dialects import func
 
 from patsparse import toolchain
@@ -37,7 +37,7 @@ from patsparse.dialect import make_context
 
 from . import targets
 from .conv_codegen import ConvLayer, Schedule, build_conv_function, code_stats
-from .pipeline import lower_to_llvm_dialect
+from .dense import DENSE_PIPELINE
 
 REGISTERS = 32          # vector registers on AVX-512 and AArch64 NEON
 SPARE_REGISTERS = 6     # loaded inputs and broadcast weights live beside the accumulators
@@ -101,7 +101,9 @@ def build_candidates(layer: ConvLayer, schedules: list[Schedule], work: Path, ta
     file of them (for llvm-mca)."""
     with make_context(), ir.Location.unknown():
         module = _candidate_module(layer, schedules)
-        lower_to_llvm_dialect(module)
+        manager = passmanager.PassManager("builtin.module")
+        manager.add(DENSE_PIPELINE)
+        manager.run(module.operation)
         if target != "host":
             targets.write_bytecode(module, work / "candidates.mlirbc")
             targets.translate_to_llvm_ir(work / "candidates.mlirbc", work / "candidates.ll")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .apply_tuning import ApplyTuningPass
 from .base import PatsparsePass
 from .detect_patterns import DetectPatternsPass
+from .eliminate_redundant_loads import EliminateRedundantLoadsPass
 from .expand_to_linalg import ExpandToLinalgPass
 from .reorder_filters import ReorderFiltersPass
 from .report import ReportPass
@@ -15,6 +17,8 @@ PASSES: dict[str, type[PatsparsePass]] = {
         VerifyPass,
         DetectPatternsPass,
         ReorderFiltersPass,
+        ApplyTuningPass,
+        EliminateRedundantLoadsPass,
         ExpandToLinalgPass,
         ReportPass,
         ConvertPatsparseToVectorPass,

@@ -245,12 +245,19 @@ examples:
     parser.add_argument("--vector-width", type=int, help="f32 lanes per vector (default: by target: 16/8 host, 4 NEON)")
     parser.add_argument("--accumulators", type=int, default=8, help="output vectors along a row kept in registers "
                                                                      "(default 8)")
-    parser.add_argument("--rows", type=int, default=1, help="output rows computed together (default 1)")
+    parser.add_argument("--rows", type=int, help="output rows computed together (default 1; 4 with "
+                                                  "--eliminate-loads)")
+    parser.add_argument("--reorder-filters", action="store_true",
+                        help="group filters with similar work (patsparse-reorder-filters)")
     parser.add_argument("--eliminate-loads", action="store_true",
-                        help="share input loads between the taps and rows of a kernel")
+                        help="share input loads between the taps and rows of a kernel "
+                             "(patsparse-eliminate-redundant-loads)")
     parser.add_argument("--compact-indices", action="store_true",
                         help="store FKW index arrays in the narrowest integer type")
-    parser.add_argument("--tuning-db", metavar="JSON", help="per-layer schedules measured by patsparse-tune")
+    parser.add_argument("--tuning-db", metavar="JSON", help="per-layer schedules measured by patsparse-tune "
+                                                            "(patsparse-apply-tuning)")
+    parser.add_argument("-O", dest="optimise", action="store_true",
+                        help="every optimisation: --reorder-filters --eliminate-loads --compact-indices")
     parser.add_argument("--entry", default="forward", help="entry function (default: forward)")
     return parser
 
@@ -259,10 +266,11 @@ def run(argv=None) -> int:
     args = make_parser().parse_args(argv)
     options = CompileOptions(target=args.target, detect_patterns=not args.dense, vector_width=args.vector_width,
                              accumulators=args.accumulators, cpu=args.cpu, rows=args.rows,
-                             eliminate_loads=args.eliminate_loads, compact_indices=args.compact_indices,
-                             tuning_db=args.tuning_db)
+                             reorder_filters=args.reorder_filters or args.optimise,
+                             eliminate_loads=args.eliminate_loads or args.optimise,
+                             compact_indices=args.compact_indices or args.optimise, tuning_db=args.tuning_db)
     for name in ("accumulators", "rows"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ToolError(f"--{name} {getattr(args, name)}: expected at least 1")
     if args.vector_width is not None and args.vector_width not in (4, 8, 16):
         raise ToolError(f"--vector-width {args.vector_width}: expected 4, 8 or 16")

@@ -52,7 +52,7 @@ def tune_model(source: str, database_path: str | Path, options: CompileOptions, 
     except TuningError as error:
         raise ToolError(str(error)) from None
     base = Schedule(vector_width=options.resolved_vector_width(), max_accumulators=options.accumulators,
-                    rows=options.rows, eliminate_loads=options.eliminate_loads,
+                    rows=options.rows or 1, eliminate_loads=options.eliminate_loads,
                     compact_indices=options.compact_indices)
     layers = model_layers(source, options.detect_patterns)
     if not layers:

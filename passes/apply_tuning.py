@@ -1,0 +1,64 @@
+"""`patsparse-apply-tuning`: put the schedules a tuning database holds on the convolutions they fit."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from mlir import ir
+
+from patsparse.lowering.conv_codegen import Schedule
+from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE, conv_layers
+from patsparse.lowering.tuning import TuningDatabase, TuningError
+
+from .base import PassFailure, PatsparsePass, option
+
+
+@dataclasses.dataclass
+class ApplyTuningPass(PatsparsePass):
+    """For every convolution `convert-patsparse-to-vector` lowers (pattern ones, and constant-
+    weight linalg ones), look up its key (target, shapes, strides, padding, pattern mix) in the
+    tuning database `patsparse-tune` wrote and set the measured vector width, vectors per row
+    and rows per block as its `patsparse.schedule`:
+
+    ```mlir
+    %y = "patsparse.pattern_conv2d"(%x) {..., patsparse.schedule = {max_accumulators = 1 : i64, rows = 8 : i64,
+                                                                    vector_width = 8 : i64}}
+    ```
+
+    Entries already on an op win (a hand-set schedule is kept). Layers the database does not
+    know keep the lowering's defaults; `report` prints how many matched.
+
+    Rationale: a pass, not a lowering option, so the schedule is visible in the IR between
+    passes and later passes (load elimination) see the tuned rows.
+    """
+
+    flag = "patsparse-apply-tuning"
+    summary = "Set each convolution's schedule from a tuning database (patsparse-tune)"
+
+    db: str = option("", "the tuning database (JSON from patsparse-tune)")
+    target: str = option("host", "the target whose entries apply: host or aarch64-linux-gnu")
+    report: bool = option(False, "print how many layers the database knew, to stderr")
+
+    def run(self, module: ir.Operation) -> None:
+        if not self.db:
+            raise PassFailure(f"{self.flag}: no db=<file> given")
+        try:
+            database = TuningDatabase(self.db)
+        except TuningError as error:
+            raise PassFailure(str(error)) from None
+        layers = conv_layers(module, dense_convolutions=True)
+        tuned = 0
+        for op, layer, _, _ in layers:
+            schedule = database.schedule(layer, self.target, Schedule())
+            if schedule is None:
+                continue
+            tuned += 1
+            entries = {name: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), getattr(schedule, name))
+                       for name in ("vector_width", "max_accumulators", "rows")}
+            if SCHEDULE in op.attributes:
+                entries.update({entry.name: entry.attr for entry in ir.DictAttr(op.attributes[SCHEDULE])})
+            op.attributes[SCHEDULE] = ir.DictAttr.get(entries)
+        if self.report:
+            print(f"{self.flag}: {tuned} of {len(layers)} convolutions tuned from {self.db}", file=sys.stderr)
+        self.statistics = {"convolutions": len(layers), "tuned": tuned}

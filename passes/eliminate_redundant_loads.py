@@ -1,0 +1,91 @@
+"""`patsparse-eliminate-redundant-loads`: schedule pattern convolutions so a kernel's taps share loads."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from mlir import ir
+
+from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
+from patsparse.lowering.conv_codegen import ConvLayer, Schedule, code_stats
+from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE
+
+from .base import PassFailure, PatsparsePass, option
+
+
+@dataclasses.dataclass
+class EliminateRedundantLoadsPass(PatsparsePass):
+    """Mark every `patsparse.pattern_conv2d` so its lowering computes `rows` output rows per
+    register block and loads each input vector a kernel needs once (PatDNN's kernel-level
+    load redundancy elimination):
+
+    ```mlir
+    %y = "patsparse.pattern_conv2d"(%x) {...}
+    // becomes
+    %y = "patsparse.pattern_conv2d"(%x) {..., patsparse.schedule = {eliminate_loads = true, rows = 4 : i64}}
+    ```
+
+    Output row y reads input rows y*s + dr for the pattern's taps (dr, dc); rows y and y+1 of
+    one block read input row y+1 through different taps, so with 4 rows a cross-shaped pattern
+    needs 13 input vectors instead of 16. `convert-patsparse-to-vector` emits one `vector.load`
+    per distinct (input row, tap column, vector) of a kernel. The pass prints (with `report`)
+    and records input vector loads per vector FMA before and after, per layer and in total.
+
+    Rationale: LLVM's CSE already merges loads of identical addresses inside one unrolled
+    body, so the effect at run time comes from the row blocking that creates the shared
+    addresses; doing the elimination in the IR makes the count a property of the generated
+    code that tests can check, and keeps it independent of the backend. A `rows` already set
+    on an op (by the tuner) is kept.
+    """
+
+    flag = "patsparse-eliminate-redundant-loads"
+    summary = "Share input loads between the taps and output rows of each pattern kernel"
+
+    rows: int = option(4, "output rows per register block (the loads they share are eliminated)")
+    report: bool = option(False, "print loads per FMA before and after, per layer, to stderr")
+
+    def run(self, module: ir.Operation) -> None:
+        if self.rows < 1:
+            raise PassFailure(f"{self.flag}: rows={self.rows}: expected at least 1")
+        ops = []
+
+        def collect(op: ir.Operation) -> ir.WalkResult:
+            if op.name == PATTERN_CONV2D:
+                ops.append(op.operation)
+            return ir.WalkResult.ADVANCE
+
+        module.walk(collect)
+        before = after = fmas_before = fmas_after = 0
+        for number, op in enumerate(ops):
+            conv = PatternConv2dOp(op)
+            layer = ConvLayer.from_fkw(f"layer{number}", conv.fkw, conv.input_shape, conv.output_shape, conv.strides,
+                                       conv.padding, conv.bias is not None)
+            existing = op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None
+            try:
+                old = Schedule().with_attribute(existing)
+            except ValueError as error:
+                raise PassFailure(str(error), op.location) from None
+            entries = {entry.name: entry.attr for entry in ir.DictAttr(existing)} if existing is not None else {}
+            rows = old.rows if "rows" in entries else self.rows
+            new = dataclasses.replace(old, rows=rows, eliminate_loads=True)
+            entries["rows"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), rows)
+            entries["eliminate_loads"] = ir.BoolAttr.get(True)
+            op.attributes[SCHEDULE] = ir.DictAttr.get(entries)
+            # Before: the schedule without elimination and one row per block (the base lowering).
+            base = code_stats(layer, dataclasses.replace(old, rows=1, eliminate_loads=False))
+            stats = code_stats(layer, new)
+            before += base.vector_loads
+            fmas_before += base.vector_fmas
+            after += stats.vector_loads
+            fmas_after += stats.vector_fmas
+            if self.report:
+                print(f"{self.flag}: layer {number}: loads per FMA {base.loads_per_fma:.3f} -> "
+                      f"{stats.loads_per_fma:.3f} (rows {rows})", file=sys.stderr)
+        ratio_before = before / fmas_before if fmas_before else 0.0
+        ratio_after = after / fmas_after if fmas_after else 0.0
+        if self.report and ops:
+            print(f"{self.flag}: total: loads per FMA {ratio_before:.3f} -> {ratio_after:.3f}, "
+                  f"{before} -> {after} vector loads", file=sys.stderr)
+        self.statistics = {"layers": len(ops), "loads_before": before, "loads_after": after,
+                           "loads_per_fma_before": ratio_before, "loads_per_fma_after": ratio_after}

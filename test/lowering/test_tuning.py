@@ -1,0 +1,106 @@
+"""patsparse-tune and the tuning database: measured on the host, ranked by llvm-mca for AArch64,
+applied by patsparse-apply-tuning inside patsparse-compile."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from patsparse import runtime
+from patsparse.compiler import compile_model
+from patsparse.lowering.conv_codegen import Schedule
+from patsparse.lowering.pipeline import CompileOptions
+from patsparse.lowering.tuning import REGISTERS, SPARE_REGISTERS, TuningDatabase, candidates, layer_key, tune_layer
+
+from patsparse.tune import model_layers
+
+from test_pattern_conv_lowering import conv_module, pattern_weight, torch_conv
+
+SHAPE = (1, 6, 12, 20)
+
+
+@pytest.fixture(scope="module")
+def layer_and_model(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    weight = pattern_weight(rng, 8, SHAPE[1], 0.5)
+    bias = rng.standard_normal(8).astype(np.float32)
+    work = tmp_path_factory.mktemp("tuning")
+    source = work / "conv.mlir"
+    source.write_text(conv_module(SHAPE, weight, bias, (1, 1), (1, 1, 1, 1), as_linalg=True))
+    [layer] = model_layers(str(source))  # as the compiler sees it: after pattern detection
+    return layer, source, weight, bias
+
+
+def test_grid_starts_with_the_default_and_fits_the_register_file(layer_and_model):
+    layer, *_ = layer_and_model
+    base = Schedule(vector_width=16)
+    grid = candidates(layer, base, [8, 16])
+    assert grid[0] == base and len(grid) == len(set(grid)) > 5
+    assert all(s.rows * s.max_accumulators <= REGISTERS - SPARE_REGISTERS for s in grid[1:])
+    assert all(s.rows <= 12 and s.vector_width in (8, 16) for s in grid)
+
+
+def test_host_tuning_round_trips_through_the_database(layer_and_model, tmp_path):
+    layer, *_ = layer_and_model
+    result = tune_layer(layer, Schedule(vector_width=16), "host", runs=3)
+    assert result.schedule in candidates(layer, Schedule(vector_width=16), [8, 16])
+    database = TuningDatabase(tmp_path / "db.json")
+    database.add(result, layer.name)
+    database.save()
+    again = TuningDatabase(tmp_path / "db.json")
+    assert again.schedule(layer, "host", Schedule()) == Schedule(
+        vector_width=result.schedule.vector_width, max_accumulators=result.schedule.max_accumulators,
+        rows=result.schedule.rows)
+    assert again.schedule(layer, "aarch64-linux-gnu", Schedule()) is None
+
+
+def test_aarch64_candidates_are_ranked_by_llvm_mca(layer_and_model):
+    layer, *_ = layer_and_model
+    result = tune_layer(layer, Schedule(vector_width=4), "aarch64-linux-gnu")
+    assert result.schedule.vector_width == 4
+    assert 0 < result.mca_cycles_per_fma < 5
+    assert result.key.startswith("aarch64-linux-gnu|")
+
+
+def test_compile_applies_the_database_and_still_matches_torch(layer_and_model, tmp_path):
+    layer, source, weight, bias = layer_and_model
+    # A hand-written entry, so the check does not depend on which schedule was fastest today.
+    database = tmp_path / "db.json"
+    database.write_text(json.dumps({"version": 1, "layers": {layer_key(layer, "host"): {
+        "schedule": {"vector_width": 8, "max_accumulators": 2, "rows": 3}}}}))
+    mlir = compile_model(source, tmp_path / "tuned.mlir", CompileOptions(tuning_db=str(database)), emit="mlir")
+    text = (tmp_path / "tuned.mlir").read_text()
+    conv = text[text.index("func.func private @patsparse_conv_0"):]
+    assert "vector<8xf32>" in conv and "vector<16xf32>" not in conv
+    # 3 rows x 2 vectors = 6 accumulators carried by each kernel loop.
+    assert "iter_args(" in conv and conv.split("iter_args(")[1].split(")")[0].count("=") == 6
+    assert mlir.outputs["mlir"]
+    library = compile_model(source, tmp_path / "tuned.so", CompileOptions(tuning_db=str(database)))
+    x = np.random.default_rng(3).standard_normal(SHAPE).astype(np.float32)
+    np.testing.assert_allclose(runtime.load(library.outputs["library"])(x),
+                               torch_conv(x, weight, bias, (1, 1), (1, 1, 1, 1)), rtol=1e-4, atol=1e-5)
+
+
+def test_patsparse_tune_writes_one_entry_per_layer(layer_and_model, tmp_path):
+    _, source, *_ = layer_and_model
+    database = tmp_path / "model.tuning.json"
+    run = subprocess.run([sys.executable, "-m", "patsparse.tune", str(source), "--db", str(database), "--runs", "2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "patsparse_conv_0" in run.stdout and "speedup" in run.stdout
+    layers = json.loads(database.read_text())["layers"]
+    assert len(layers) == 1 and next(iter(layers.values()))["schedule"]["vector_width"] in (8, 16)
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"version": 7, "layers": {}}', "[]"])
+def test_a_bad_database_is_refused_with_its_name(layer_and_model, tmp_path, content):
+    _, source, *_ = layer_and_model
+    database = tmp_path / "bad.json"
+    database.write_text(content)
+    run = subprocess.run([sys.executable, "-m", "patsparse.compiler", str(source), "--tuning-db", str(database),
+                          "-o", str(tmp_path / "out.so")], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert f"{database}: not a tuning database" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out.so").exists()
