@@ -116,8 +116,9 @@ class Schedule:
     rows: int = 1                  # output rows computed together (register blocking in y)
     eliminate_loads: bool = False  # one load per distinct (input row, tap column, vector) of a kernel
     compact_indices: bool = False  # FKW index arrays in the narrowest unsigned integer type
+    parallel: bool = False         # filter positions split over threads (lowering/runtime/patsparse_parallel.c)
 
-    FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices")
+    FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel")
 
     def blocking(self, out_width: int) -> tuple[int, int]:
         """(accumulators R, number of x-blocks), with the least padding waste."""
@@ -233,6 +234,27 @@ def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.Mem
     return name, memref_type
 
 
+PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c
+
+
+def _declare_parallel_for(module_ip: ir.InsertionPoint, body_type: ir.FunctionType) -> None:
+    """`func.func private @patsparse_parallel_for(body, count, a, b, c)`, once per module."""
+    block = module_ip.block
+    if any(op.operation.name == "func.func" and op.attributes["sym_name"].value == PARALLEL_FOR
+           for op in block.operations):
+        return
+    erased = body_type.inputs[0]
+    func.FuncOp(PARALLEL_FOR, ([body_type, ir.IndexType.get(), erased, erased, erased], []), visibility="private")
+
+
+def _reinterpret(buffer: ir.Value, target: ir.MemRefType) -> ir.Value:
+    """The same memory as another static shape (identity layout, offset 0)."""
+    shape = list(target.shape)
+    strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+    return memref.ReinterpretCastOp(target, buffer, [], [], [], static_offsets=[0], static_sizes=shape,
+                                    static_strides=strides).result
+
+
 def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
     """Emit the layer's globals and function `layer.name` at `module_ip`."""
     f32 = ir.F32Type.get()
@@ -255,6 +277,11 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     vector_type = ir.VectorType.get([lanes], f32)
     compact = schedule.compact_indices
 
+    erased = ir.MemRefType.get([1], f32)  # what crosses the thread runtime: a bare float pointer
+    phased_type = ir.MemRefType.get([batch, channels, padded_h, stride_w, phase_w], f32)
+    bias_type = ir.MemRefType.get([layer.filters if layer.has_bias else 1], f32)
+    output_type = ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32)
+    body_type = ir.FunctionType.get([erased, erased, erased, index, index], [])
     with module_ip:
         weights_name, weights_type = _global(f"{layer.name}_weights", layer.weights, f32)
         channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels,
@@ -264,36 +291,28 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         order_name, order_type = _global(f"{layer.name}_filter_order", layer.filter_order,
                                          index_element_type(layer.filters - 1, compact))
         input_type = ir.MemRefType.get(list(layer.input_shape), f32)
-        output_type = ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32)
-        argument_types = [input_type] + ([ir.MemRefType.get([layer.filters], f32)] if layer.has_bias else []) + [output_type]
+        argument_types = [input_type] + ([bias_type] if layer.has_bias else []) + [output_type]
         function = func.FuncOp(layer.name, (argument_types, []), visibility="private")
+        body_function = func.FuncOp(f"{layer.name}_body", body_type, visibility="private")
+        if schedule.parallel:
+            _declare_parallel_for(module_ip, body_type)
+
+    # @<name>: the zero-padded, width-phased copy of the input, then the filter positions of
+    # every image, [0, N*F), computed by @<name>_body directly or split over threads.
     entry = function.add_entry_block()
     b = _Builder(entry)
     with ir.InsertionPoint(entry):
         input_buffer = entry.arguments[0]
-        bias_buffer = entry.arguments[1] if layer.has_bias else None
-        output_buffer = entry.arguments[-1]
-        weights = memref.GetGlobalOp(weights_type, weights_name).result
-        kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result
-        segments = memref.GetGlobalOp(segments_type, segments_name).result
-        filter_order = memref.GetGlobalOp(order_type, order_name).result
-        phased = memref.AllocOp(ir.MemRefType.get([channels, padded_h, stride_w, phase_w], f32), [], [],
-                                alignment=64).result
-        row_buffer = memref.AllocOp(ir.MemRefType.get([rows, padded_out_w], f32), [], [], alignment=64).result
         one = b.index(1)
-
-        def load_index(buffer, position):
-            # Unsigned: compact arrays use the full range of their narrow type.
-            return arith.IndexCastUIOp(index, memref.LoadOp(buffer, [position]).result).result
 
         def for_loop(lower, upper, step=one, iter_args=()):
             return scf.ForOp(lower, upper, step, list(iter_args))
 
+        phased = memref.AllocOp(phased_type, [], [], alignment=64).result
+        linalg.fill(b.f32(0.0), outs=[phased])
         batch_loop = for_loop(b.index(0), b.index(batch))
         with ir.InsertionPoint(batch_loop.body):
             n = batch_loop.induction_variable
-            # Zero-padded, width-phased copy of input image n.
-            linalg.fill(b.f32(0.0), outs=[phased])
             channel_loop = for_loop(b.index(0), b.index(channels))
             with ir.InsertionPoint(channel_loop.body):
                 c = channel_loop.induction_variable
@@ -307,80 +326,115 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                         padded_column = arith.AddIOp(x, b.index(left)).result
                         phase = arith.RemUIOp(padded_column, b.index(stride_w)).result
                         phase_index = arith.DivUIOp(padded_column, b.index(stride_w)).result
-                        memref.StoreOp(value, phased, [c, arith.AddIOp(r, b.index(top)).result, phase, phase_index])
+                        memref.StoreOp(value, phased, [n, c, arith.AddIOp(r, b.index(top)).result, phase,
+                                                       phase_index])
                         scf.YieldOp([])
                     scf.YieldOp([])
                 scf.YieldOp([])
-
-            position_loop = for_loop(b.index(0), b.index(layer.filters))
-            with ir.InsertionPoint(position_loop.body):
-                p = position_loop.induction_variable
-                f = load_index(filter_order, p)
-                bias = memref.LoadOp(bias_buffer, [f]).result if bias_buffer is not None else b.f32(0.0)
-                bias_vector = vector.BroadcastOp(vector_type, bias).result
-                segment_base = arith.MulIOp(p, b.index(num_patterns + 1)).result
-                bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
-                          for q in range(num_patterns + 1)]
-
-                def row_block(y0: ir.Value, block_rows: int) -> None:
-                    """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators."""
-                    input_row = arith.MulIOp(y0, b.index(stride_h)).result
-                    block_loop = for_loop(b.index(0), b.index(padded_out_w), b.index(block_width))
-                    with ir.InsertionPoint(block_loop.body):
-                        x0 = block_loop.induction_variable
-                        accumulated = [bias_vector] * (accumulators * block_rows)
-                        for q, taps in enumerate(layer.patterns):
-                            kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
-                            with ir.InsertionPoint(kernel_loop.body):
-                                k = kernel_loop.induction_variable
-                                accs = list(kernel_loop.inner_iter_args)
-                                c = load_index(kernel_channels, k)
-                                weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
-                                loaded = {}
-                                for t, (dr, dc) in enumerate(taps):
-                                    w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
-                                    w_vector = vector.BroadcastOp(vector_type, w).result
-                                    phase = b.index(dc % stride_w)
-                                    for i in range(block_rows):
-                                        row_offset = i * stride_h + dr
-                                        for j in range(accumulators):
-                                            key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
-                                            if key not in loaded:
-                                                tap_row = arith.AddIOp(input_row, b.index(row_offset)).result
-                                                column = arith.AddIOp(x0, b.index(dc // stride_w + j * lanes)).result
-                                                loaded[key] = vector.LoadOp(vector_type, phased,
-                                                                            [c, tap_row, phase, column]).result
-                                            slot = i * accumulators + j
-                                            accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
-                                scf.YieldOp(accs)
-                            accumulated = list(kernel_loop.results)
-                        for i in range(block_rows):
-                            for j in range(accumulators):
-                                column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                                vector.StoreOp(accumulated[i * accumulators + j], row_buffer, [b.index(i), column])
-                        scf.YieldOp([])
-                    for i in range(block_rows):
-                        y = arith.AddIOp(y0, b.index(i)).result if i else y0
-                        copy_loop = for_loop(b.index(0), b.index(out_w))
-                        with ir.InsertionPoint(copy_loop.body):
-                            x = copy_loop.induction_variable
-                            memref.StoreOp(memref.LoadOp(row_buffer, [b.index(i), x]).result, output_buffer,
-                                           [n, f, y, x])
-                            scf.YieldOp([])
-
-                main_rows = out_h - out_h % rows
-                if main_rows:
-                    y_loop = for_loop(b.index(0), b.index(main_rows), b.index(rows))
-                    with ir.InsertionPoint(y_loop.body):
-                        row_block(y_loop.induction_variable, rows)
-                        scf.YieldOp([])
-                if main_rows < out_h:
-                    y_loop = for_loop(b.index(main_rows), b.index(out_h))
-                    with ir.InsertionPoint(y_loop.body):
-                        row_block(y_loop.induction_variable, 1)
-                        scf.YieldOp([])
-                scf.YieldOp([])
             scf.YieldOp([])
+        bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(bias_type, [], []).result
+        pointers = [_reinterpret(buffer, erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
+        count = b.index(batch * layer.filters)
+        if schedule.parallel:
+            body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
+            func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
+        else:
+            func.CallOp([], ir.FlatSymbolRefAttr.get(f"{layer.name}_body"), pointers + [b.index(0), count])
         # No explicit deallocs: the buffer-deallocation pipeline inserts them (and refuses
         # hand-written ones).
+        func.ReturnOp([])
+
+    # @<name>_body(phased, bias, output, begin, end): filter positions begin..end-1 (of all
+    # images: item = n * F + position).
+    entry = body_function.add_entry_block()
+    b = _Builder(entry)
+    with ir.InsertionPoint(entry):
+        one = b.index(1)
+
+        def for_loop(lower, upper, step=one, iter_args=()):
+            return scf.ForOp(lower, upper, step, list(iter_args))
+
+        phased, bias_buffer, output_buffer = (_reinterpret(argument, type_) for argument, type_ in
+                                              zip(list(entry.arguments)[:3], (phased_type, bias_type, output_type)))
+        begin, end = entry.arguments[3], entry.arguments[4]
+        weights = memref.GetGlobalOp(weights_type, weights_name).result
+        kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result
+        segments = memref.GetGlobalOp(segments_type, segments_name).result
+        filter_order = memref.GetGlobalOp(order_type, order_name).result
+        row_buffer = memref.AllocOp(ir.MemRefType.get([rows, padded_out_w], f32), [], [], alignment=64).result
+
+        def load_index(buffer, position):
+            # Unsigned: compact arrays use the full range of their narrow type.
+            return arith.IndexCastUIOp(index, memref.LoadOp(buffer, [position]).result).result
+
+        item_loop = for_loop(begin, end)
+        with ir.InsertionPoint(item_loop.body):
+            item = item_loop.induction_variable
+            n = arith.DivUIOp(item, b.index(layer.filters)).result
+            p = arith.RemUIOp(item, b.index(layer.filters)).result
+            f = load_index(filter_order, p)
+            bias = memref.LoadOp(bias_buffer, [f]).result if layer.has_bias else b.f32(0.0)
+            bias_vector = vector.BroadcastOp(vector_type, bias).result
+            segment_base = arith.MulIOp(p, b.index(num_patterns + 1)).result
+            bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
+                      for q in range(num_patterns + 1)]
+
+            def row_block(y0: ir.Value, block_rows: int) -> None:
+                """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators."""
+                input_row = arith.MulIOp(y0, b.index(stride_h)).result
+                block_loop = for_loop(b.index(0), b.index(padded_out_w), b.index(block_width))
+                with ir.InsertionPoint(block_loop.body):
+                    x0 = block_loop.induction_variable
+                    accumulated = [bias_vector] * (accumulators * block_rows)
+                    for q, taps in enumerate(layer.patterns):
+                        kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
+                        with ir.InsertionPoint(kernel_loop.body):
+                            k = kernel_loop.induction_variable
+                            accs = list(kernel_loop.inner_iter_args)
+                            c = load_index(kernel_channels, k)
+                            weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
+                            loaded = {}
+                            for t, (dr, dc) in enumerate(taps):
+                                w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
+                                w_vector = vector.BroadcastOp(vector_type, w).result
+                                phase = b.index(dc % stride_w)
+                                for i in range(block_rows):
+                                    row_offset = i * stride_h + dr
+                                    for j in range(accumulators):
+                                        key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
+                                        if key not in loaded:
+                                            tap_row = arith.AddIOp(input_row, b.index(row_offset)).result
+                                            column = arith.AddIOp(x0, b.index(dc // stride_w + j * lanes)).result
+                                            loaded[key] = vector.LoadOp(vector_type, phased,
+                                                                        [n, c, tap_row, phase, column]).result
+                                        slot = i * accumulators + j
+                                        accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
+                            scf.YieldOp(accs)
+                        accumulated = list(kernel_loop.results)
+                    for i in range(block_rows):
+                        for j in range(accumulators):
+                            column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
+                            vector.StoreOp(accumulated[i * accumulators + j], row_buffer, [b.index(i), column])
+                    scf.YieldOp([])
+                for i in range(block_rows):
+                    y = arith.AddIOp(y0, b.index(i)).result if i else y0
+                    copy_loop = for_loop(b.index(0), b.index(out_w))
+                    with ir.InsertionPoint(copy_loop.body):
+                        x = copy_loop.induction_variable
+                        memref.StoreOp(memref.LoadOp(row_buffer, [b.index(i), x]).result, output_buffer,
+                                       [n, f, y, x])
+                        scf.YieldOp([])
+
+            main_rows = out_h - out_h % rows
+            if main_rows:
+                y_loop = for_loop(b.index(0), b.index(main_rows), b.index(rows))
+                with ir.InsertionPoint(y_loop.body):
+                    row_block(y_loop.induction_variable, rows)
+                    scf.YieldOp([])
+            if main_rows < out_h:
+                y_loop = for_loop(b.index(main_rows), b.index(out_h))
+                with ir.InsertionPoint(y_loop.body):
+                    row_block(y_loop.induction_variable, 1)
+                    scf.YieldOp([])
+            scf.YieldOp([])
         func.ReturnOp([])

@@ -54,6 +54,7 @@ class CompileOptions:
     eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
+    threads: int = 1               # default thread count of the compiled model (changeable at run time)
 
     def resolved_vector_width(self) -> int:
         if self.vector_width:
@@ -77,7 +78,7 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
         EliminateRedundantLoadsPass(rows=options.rows or 4).add_to(manager)
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
                                  accumulators=options.accumulators, rows=options.rows or 1,
-                                 compact_indices=options.compact_indices,
+                                 compact_indices=options.compact_indices, parallel=True,
                                  dense_convolutions=True).add_to(manager)
     manager.run(module.operation)
     schedule_dense_ops(module, options.resolved_vector_width())

@@ -12,7 +12,15 @@ from .external_weights import externalize_constants, weights_assembly
 
 RUNTIME_DIR = Path(__file__).with_name("runtime")
 RUNTIME_SOURCE = RUNTIME_DIR / "patsparse_runtime.c"
+PARALLEL_SOURCE = RUNTIME_DIR / "patsparse_parallel.c"
+RUNTIME_SOURCES = [RUNTIME_SOURCE, PARALLEL_SOURCE]
 RUNNER_SOURCE = RUNTIME_DIR / "runner.c"
+# Exported beside the entry: the thread count can be changed at run time (patsparse.runtime).
+RUNTIME_EXPORTS = ["patsparse_set_threads", "patsparse_get_threads"]
+
+
+def runtime_flags(threads: int) -> list[str]:
+    return ["-O2", "-pthread", f"-DPATSPARSE_DEFAULT_THREADS={threads}", f"-I{RUNTIME_DIR}"]
 LLC_TRIPLES = {"host": None, "aarch64-linux-gnu": "aarch64-linux-gnu"}
 
 
@@ -68,30 +76,33 @@ def link_relocatable(objects: list[Path], output: Path, target: str) -> None:
     run_tool([assembler(target), "-r", "-nostdlib", *objects, "-o", output], "combining the objects")
 
 
-def link_host_shared(objects: list[Path], output: Path, entries: str | list[str]) -> None:
+def link_host_shared(objects: list[Path], output: Path, entries: str | list[str], threads: int = 1) -> None:
     """A shared library that exports only the entry: generated helpers (patsparse_conv_0, its
     globals, memrefCopy) have the same names in every model, and exported they could be
     interposed across two models loaded in one process."""
     version_script = output.with_name("exports.map")
-    exported = " ".join(f"{name};" for name in ([entries] if isinstance(entries, str) else entries))
-    version_script.write_text(f"{{ global: {exported} local: *; }};\n")
-    run_tool(["gcc", "-O2", "-fPIC", "-shared", *objects, RUNTIME_SOURCE, f"-I{RUNTIME_DIR}",
+    names = ([entries] if isinstance(entries, str) else list(entries)) + RUNTIME_EXPORTS
+    version_script.write_text(f"{{ global: {' '.join(f'{name};' for name in names)} local: *; }};\n")
+    run_tool(["gcc", *runtime_flags(threads), "-fPIC", "-shared", *objects, *RUNTIME_SOURCES,
               f"-Wl,--version-script={version_script}", "-o", output], "linking the host shared library")
 
 
-def build_aarch64(objects: list[Path], header: Path, static_library: Path, runner: Path, workdir: Path) -> None:
+def build_aarch64(objects: list[Path], header: Path, static_library: Path, runner: Path, workdir: Path,
+                  threads: int = 1) -> None:
     """A static library (model + runtime) and a static runner executable."""
     gcc = toolchain.find("aarch64-linux-gnu-gcc")
-    runtime_object = workdir / "patsparse_runtime.o"
-    run_tool([gcc, "-O2", "-c", RUNTIME_SOURCE, f"-I{RUNTIME_DIR}", "-o", runtime_object], "compiling the runtime")
+    runtime_objects = []
+    for source in RUNTIME_SOURCES:
+        runtime_objects.append(workdir / f"{source.stem}.o")
+        run_tool([gcc, *runtime_flags(threads), "-c", source, "-o", runtime_objects[-1]], "compiling the runtime")
     archiver = Path(str(gcc).replace("-gcc", "-ar"))
     if static_library.exists():
         static_library.unlink()
-    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, *objects, runtime_object],
+    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, *objects, *runtime_objects],
              "archiving the static library")
     # The runner includes the model's header as "model.h".
     include_dir = workdir / "include"
     include_dir.mkdir(exist_ok=True)
     (include_dir / "model.h").write_text(header.read_text())
-    run_tool([gcc, "-O2", "-static", RUNNER_SOURCE, f"-I{include_dir}", f"-I{RUNTIME_DIR}", static_library, "-lm",
-              "-o", runner], "linking the AArch64 runner")
+    run_tool([gcc, "-O2", "-static", "-pthread", RUNNER_SOURCE, f"-I{include_dir}", f"-I{RUNTIME_DIR}",
+              static_library, "-lm", "-o", runner], "linking the AArch64 runner")

@@ -14,6 +14,13 @@ extern "C" {
 // memref descriptors.
 void memrefCopy(int64_t element_size, void *source, void *target);
 
+// Generated convolutions hand their filter positions [begin, end) to a body function with
+// three type-erased buffers (patsparse_parallel.c).
+typedef void (*patsparse_body_fn)(float *a, float *b, float *c, int64_t begin, int64_t end);
+void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, float *b, float *c);
+void patsparse_set_threads(int threads);
+int patsparse_get_threads(void);
+
 #ifdef __cplusplus
 }
 #endif

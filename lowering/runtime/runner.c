@@ -1,11 +1,12 @@
 // Standalone runner of a PatSparse-compiled model (built for AArch64 and linked
 // statically, so it runs on an Android phone through `adb shell` and under qemu here).
 //
-//   runner INPUT.bin OUTPUT.bin [--repeat N] [--warmup W]
+//   runner INPUT.bin OUTPUT.bin [--repeat N] [--warmup W] [--threads T]
 //
 // INPUT.bin holds the input tensor as raw little-endian float32 in NCHW order;
 // OUTPUT.bin receives the output the same way. With --repeat, the model runs W + N
-// times and the median and minimum of the last N are printed (milliseconds).
+// times and the median and minimum of the last N are printed (milliseconds). --threads
+// sets the thread count (default: PATSPARSE_THREADS, else the one compiled in).
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "model.h"
+#include "patsparse_runtime.h"
 
 static int compare_doubles(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -34,7 +36,7 @@ static int fail(const char *what, const char *path, const char *detail) {
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr,
-            "usage: %s INPUT.bin OUTPUT.bin [--repeat N] [--warmup W]\n"
+            "usage: %s INPUT.bin OUTPUT.bin [--repeat N] [--warmup W] [--threads T]\n"
             "  input: %ld float32 values (shape %s), output: %ld float32 values (shape %s)\n",
             argv[0], (long)PATSPARSE_INPUT_ELEMENTS, PATSPARSE_INPUT_SHAPE_TEXT,
             (long)PATSPARSE_OUTPUT_ELEMENTS, PATSPARSE_OUTPUT_SHAPE_TEXT);
@@ -44,6 +46,11 @@ int main(int argc, char **argv) {
   for (int i = 3; i < argc; ++i) {
     if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = strtol(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      long threads = strtol(argv[++i], NULL, 10);
+      if (threads < 1) { fprintf(stderr, "runner: error: --threads %ld: expected at least 1\n", threads); return 2; }
+      patsparse_set_threads((int)threads);
+    }
     else { fprintf(stderr, "runner: error: unknown argument '%s'\n", argv[i]); return 2; }
   }
   float *input = malloc(sizeof(float) * PATSPARSE_INPUT_ELEMENTS);

@@ -157,7 +157,7 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
 
     metadata = {"source": source, "entry": entry, "target": options.target, "cpu": options.resolved_cpu(),
                 "vector_width": options.resolved_vector_width(), "detect_patterns": options.detect_patterns,
-                "input_shape": input_shape, "output_shape": output_shape,
+                "input_shape": input_shape, "output_shape": output_shape, "threads": options.threads,
                 "weight_bytes_before": dense_bytes, "weight_bytes_compiled": compiled_bytes}
     cpu = options.resolved_cpu()
     if emit == "llvm":
@@ -182,12 +182,12 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
     contents = {"header": header.read_text()}
     if options.target == "host":
         library = work / "model.so"
-        targets.link_host_shared(objects, library, entry)
+        targets.link_host_shared(objects, library, entry, options.threads)
         files["library"] = sibling(".so")
         contents["library"] = library.read_bytes()
     else:
         static_library, runner = work / "model.a", work / "runner"
-        targets.build_aarch64(objects, header, static_library, runner, work)
+        targets.build_aarch64(objects, header, static_library, runner, work, options.threads)
         files["static_library"] = sibling(".a")
         files["runner"] = stem
         contents["static_library"] = static_library.read_bytes()
@@ -256,6 +256,9 @@ examples:
                         help="store FKW index arrays in the narrowest integer type")
     parser.add_argument("--tuning-db", metavar="JSON", help="per-layer schedules measured by patsparse-tune "
                                                             "(patsparse-apply-tuning)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="default thread count of the compiled model (default 1; changed at run time by "
+                             "PATSPARSE_THREADS, the runner's --threads, or CompiledModel.set_threads)")
     parser.add_argument("-O", dest="optimise", action="store_true",
                         help="every optimisation: --reorder-filters --eliminate-loads --compact-indices")
     parser.add_argument("--entry", default="forward", help="entry function (default: forward)")
@@ -268,8 +271,9 @@ def run(argv=None) -> int:
                              accumulators=args.accumulators, cpu=args.cpu, rows=args.rows,
                              reorder_filters=args.reorder_filters or args.optimise,
                              eliminate_loads=args.eliminate_loads or args.optimise,
-                             compact_indices=args.compact_indices or args.optimise, tuning_db=args.tuning_db)
-    for name in ("accumulators", "rows"):
+                             compact_indices=args.compact_indices or args.optimise, tuning_db=args.tuning_db,
+                             threads=args.threads)
+    for name in ("accumulators", "rows", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ToolError(f"--{name} {getattr(args, name)}: expected at least 1")
     if args.vector_width is not None and args.vector_width not in (4, 8, 16):

@@ -74,6 +74,22 @@ def test_aarch64_under_qemu_matches_pytorch(compiled):
                                rtol=1e-4, atol=1e-5)
 
 
+def test_every_thread_count_gives_identical_results(compiled):
+    """Each filter is computed whole by one thread, so results are bit-identical."""
+    _, host, phone = compiled
+    library = runtime.load(host.outputs["library"])
+    x = inputs(library.input_shape, 1)[0]
+    assert library.threads == 1
+    single = library(x)
+    for threads in (2, 3):
+        library.set_threads(threads)
+        assert library.threads == threads
+        np.testing.assert_array_equal(library(x), single)
+    library.set_threads(1)
+    np.testing.assert_array_equal(runtime.run_aarch64(phone.outputs["runner"], x, threads=2),
+                                  runtime.run_aarch64(phone.outputs["runner"], x, threads=1))
+
+
 def test_weight_bytes_shrink_by_the_compression(compiled):
     """Values: exactly the 3x3 zeros are gone. Indices (FKW channel, segment and order arrays):
     at most half the kept values' bytes on top."""
@@ -98,4 +114,6 @@ def test_large_constants_travel_as_binary(tmp_path):
     assert int(row[2], 16) >= fkw_values
     undefined = subprocess.run(["nm", "--undefined-only", artifacts.outputs["obj"]], capture_output=True,
                                text=True, check=True).stdout.split()
-    assert not [symbol for symbol in undefined if "patsparse" in symbol or "constant" in symbol]
+    # Only the runtime's entry points (lowering/runtime) are left for the link.
+    assert not [symbol for symbol in undefined if ("patsparse" in symbol or "constant" in symbol)
+                and symbol != "patsparse_parallel_for"]

@@ -59,6 +59,21 @@ class CompiledModel:
         self.function.restype = None
         self.input_shape = self.metadata["input_shape"]
         self.output_shape = self.metadata["output_shape"]
+        self._set_threads = getattr(self.library, "patsparse_set_threads", None)
+        self._get_threads = getattr(self.library, "patsparse_get_threads", None)
+
+    @property
+    def threads(self) -> int:
+        """Threads the model's convolutions use (1 for libraries built before threads existed)."""
+        return int(self._get_threads()) if self._get_threads else 1
+
+    def set_threads(self, threads: int) -> None:
+        """Split each convolution's filters over `threads` threads; results do not change."""
+        if not isinstance(threads, int) or threads < 1:
+            raise ModelRuntimeError(f"set_threads({threads!r}): expected a positive integer")
+        if self._set_threads is None:
+            raise ModelRuntimeError(f"{self.path}: built without the thread runtime; recompile it")
+        self._set_threads(threads)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = _check_input(x, self.input_shape)
@@ -84,8 +99,8 @@ def load(path: str | Path) -> CompiledModel:
     return CompiledModel(path)
 
 
-def run_aarch64(runner: str | Path, x: np.ndarray, timeout: float = 600) -> np.ndarray:
-    """Run an AArch64 runner from patsparse-compile under qemu-aarch64 on `x`."""
+def run_aarch64(runner: str | Path, x: np.ndarray, timeout: float = 600, threads: int | None = None) -> np.ndarray:
+    """Run an AArch64 runner from patsparse-compile under qemu-aarch64 on `x` (with `threads`)."""
     runner = Path(runner)
     metadata = _metadata(runner)
     x = _check_input(x, metadata["input_shape"])
@@ -93,7 +108,8 @@ def run_aarch64(runner: str | Path, x: np.ndarray, timeout: float = 600) -> np.n
     with tempfile.TemporaryDirectory(prefix="patsparse-qemu-") as scratch:
         input_file, output_file = Path(scratch) / "input.bin", Path(scratch) / "output.bin"
         x.tofile(input_file)
-        result = subprocess.run([str(qemu), str(runner.resolve()), str(input_file), str(output_file)],
+        extra = ["--threads", str(threads)] if threads else []
+        result = subprocess.run([str(qemu), str(runner.resolve()), str(input_file), str(output_file), *extra],
                                 capture_output=True, text=True, timeout=timeout)
         if result.returncode:
             raise ModelRuntimeError(f"{runner}: exited with {result.returncode} under qemu: {result.stderr.strip()}")
