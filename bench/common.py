@@ -71,14 +71,15 @@ def count_macs(model, x) -> tuple[int, int]:
     return totals[0], totals[1]
 
 
-def onnxruntime_session(model, x, path: Path):
-    """A one-thread ONNX Runtime session of `model` (exported with the TorchScript exporter)."""
+def onnxruntime_session(model, x, path: Path, threads: int = 1):
+    """An ONNX Runtime session of `model` with `threads` threads (TorchScript exporter)."""
     import onnxruntime
     import torch
 
     torch.onnx.export(model, (x,), str(path), dynamo=False)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda array: session.run(None, {name: array})[0]

@@ -74,19 +74,21 @@ def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Sche
     return grid
 
 
-def _candidate_module(layer: ConvLayer, schedules: list[Schedule]) -> ir.Module:
-    """Function `candidate_<i>(input, [bias,] output)` per schedule (bare pointers, C ABI)."""
+def _candidate_module(variants: list[tuple[ConvLayer, Schedule]]) -> ir.Module:
+    """Function `candidate_<i>(input, [bias,] output)` per (layer, schedule) (bare pointers, C ABI).
+    The layers must agree in shapes; they may differ in filter order (reordering)."""
     module = ir.Module.create()
     f32 = ir.F32Type.get()
-    batch, _, _, _ = layer.input_shape
+    layer = variants[0][0]
+    batch = layer.input_shape[0]
     out_h, out_w = layer.output_hw
     types = [ir.MemRefType.get(list(layer.input_shape), f32)]
     if layer.has_bias:
         types.append(ir.MemRefType.get([layer.filters], f32))
     types.append(ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32))
-    for index, schedule in enumerate(schedules):
-        name = f"{layer.name}_{index}"
-        build_conv_function(dataclasses.replace(layer, name=name), schedule, ir.InsertionPoint(module.body))
+    for index, (variant, schedule) in enumerate(variants):
+        name = f"{variant.name}_{index}"
+        build_conv_function(dataclasses.replace(variant, name=name), schedule, ir.InsertionPoint(module.body))
         with ir.InsertionPoint(module.body):
             wrapper = func.FuncOp(f"candidate_{index}", (types, []))
         with ir.InsertionPoint(wrapper.add_entry_block()):
@@ -95,12 +97,14 @@ def _candidate_module(layer: ConvLayer, schedules: list[Schedule]) -> ir.Module:
     return module
 
 
-def build_candidates(layer: ConvLayer, schedules: list[Schedule], work: Path, target: str = "host",
-                     cpu: str | None = None) -> Path:
+def build_candidates(layer: ConvLayer | list[tuple[ConvLayer, Schedule]], schedules: list[Schedule] | None,
+                     work: Path, target: str = "host", cpu: str | None = None) -> Path:
     """A host shared library exporting `candidate_<i>` (target "host"), or an AArch64 assembly
-    file of them (for llvm-mca)."""
+    file of them (for llvm-mca). Candidates are `layer` with each of `schedules`, or the given
+    (layer, schedule) pairs."""
+    variants = layer if schedules is None else [(layer, schedule) for schedule in schedules]
     with make_context(), ir.Location.unknown():
-        module = _candidate_module(layer, schedules)
+        module = _candidate_module(variants)
         manager = passmanager.PassManager("builtin.module")
         manager.add(DENSE_PIPELINE)
         manager.run(module.operation)
@@ -111,13 +115,16 @@ def build_candidates(layer: ConvLayer, schedules: list[Schedule], work: Path, ta
             return work / "candidates.s"
         objects = targets.objects_from_llvm_dialect(module, work, "host", cpu or "native")
     library = work / "candidates.so"
-    targets.link_host_shared(objects, library, [f"candidate_{i}" for i in range(len(schedules))])
+    targets.link_host_shared(objects, library, [f"candidate_{i}" for i in range(len(variants))])
     return library
 
 
-def measure(layer: ConvLayer, library: Path, count: int, runs: int = 7, seed: int = 0) -> list[float]:
-    """Median seconds of each candidate on random input; outputs must agree with candidate 0."""
+def measure(layer: ConvLayer, library: Path, count: int, runs: int = 7, seed: int = 0,
+            threads: int = 1) -> list[float]:
+    """Seconds of each candidate on random input, the fastest of `runs` (on a shared machine the
+    minimum is the steadiest estimate of what the code costs); outputs must agree with candidate 0."""
     lib = ctypes.CDLL(str(library))
+    lib.patsparse_set_threads(threads)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(layer.input_shape).astype(np.float32)
     bias = rng.standard_normal(layer.filters).astype(np.float32)
@@ -142,7 +149,7 @@ def measure(layer: ConvLayer, library: Path, count: int, runs: int = 7, seed: in
             start = time.perf_counter()
             function(*call_args)
             samples.append(time.perf_counter() - start)
-        times.append(float(np.median(samples)))
+        times.append(float(np.min(samples)))
     return times
 
 
@@ -167,9 +174,10 @@ def mca_cycles(assembly: str, count: int, cpu: str = "cortex-a76") -> list[float
 
 def _hottest_block(assembly: str, wrapper: str) -> str | None:
     """The instructions of the block with the most fmla in the code the wrapper calls."""
-    # The wrapper calls (or has inlined) the layer function `<layer>_<index>`; search both.
+    # The wrapper calls (or has inlined) the layer function `<layer>_<index>`, which calls
+    # `<layer>_<index>_body`; search all three.
     index = wrapper.rsplit("_", 1)[1]
-    names = [wrapper] + re.findall(rf"^(\w+_{index}):", assembly, re.M)
+    names = [wrapper] + re.findall(rf"^(\w+_{index}(?:_body)?):", assembly, re.M)
     best, best_count = None, 0
     for name in names:
         match = re.search(rf"^{re.escape(name)}:(.*?)(?=^\s*\.size\s+{re.escape(name)},|\Z)", assembly, re.S | re.M)

@@ -23,12 +23,14 @@ from patsparse.lowering.convert_patsparse_to_vector import conv_layers
 from patsparse.lowering.pipeline import TARGETS, CompileOptions
 from patsparse.lowering.tuning import TuningDatabase, TuningError, tune_layer
 from patsparse.passes.detect_patterns import DetectPatternsPass
+from patsparse.passes.reorder_filters import ReorderFiltersPass
 
 PROG = "patsparse-tune"
 
 
-def model_layers(source: str, detect: bool = True):
-    """The model's convolution layers as the compiler sees them (after pattern detection)."""
+def model_layers(source: str, detect: bool = True, reorder: bool = False):
+    """The model's convolution layers as the compiler sees them (after pattern detection and,
+    with `reorder`, patsparse-reorder-filters)."""
     text = read_input(source)
     context = make_context()
     with context:
@@ -39,6 +41,8 @@ def model_layers(source: str, detect: bool = True):
         if detect:
             manager = passmanager.PassManager("builtin.module")
             DetectPatternsPass().add_to(manager)
+            if reorder:
+                ReorderFiltersPass().add_to(manager)
             manager.run(module.operation)
         return [layer for _, layer, _, _ in conv_layers(module.operation, dense_convolutions=True)]
 
