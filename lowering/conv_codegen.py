@@ -117,8 +117,10 @@ class Schedule:
     eliminate_loads: bool = False  # one load per distinct (input row, tap column, vector) of a kernel
     compact_indices: bool = False  # FKW index arrays in the narrowest unsigned integer type
     parallel: bool = False         # filter positions split over threads (lowering/runtime/patsparse_parallel.c)
+    rows_outer: bool = False       # loop order: row blocks outside filters (input rows stay in cache)
 
-    FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel")
+    FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel",
+              "rows_outer")
 
     def blocking(self, out_width: int) -> tuple[int, int]:
         """(accumulators R, number of x-blocks), with the least padding waste."""
@@ -234,6 +236,30 @@ def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.Mem
     return name, memref_type
 
 
+def _copy_row(b: "_Builder", source: ir.Value, source_prefix: list, source_start: ir.Value, target: ir.Value,
+              target_prefix: list, target_start: ir.Value, length: int, source_step: int,
+              vector_type: ir.VectorType) -> None:
+    """target[prefix, target_start + i] = source[prefix, source_start + i * source_step], i < length:
+    whole vectors where the source is contiguous, scalars for the rest."""
+    lanes = vector_type.shape[0]
+    vectorized = length - length % lanes if source_step == 1 else 0
+    if vectorized:
+        loop = scf.ForOp(b.index(0), b.index(vectorized), b.index(lanes))
+        with ir.InsertionPoint(loop.body):
+            i = loop.induction_variable
+            value = vector.LoadOp(vector_type, source, source_prefix + [arith.AddIOp(source_start, i).result]).result
+            vector.StoreOp(value, target, target_prefix + [arith.AddIOp(target_start, i).result])
+            scf.YieldOp([])
+    if vectorized < length:
+        loop = scf.ForOp(b.index(vectorized), b.index(length), b.index(1))
+        with ir.InsertionPoint(loop.body):
+            i = loop.induction_variable
+            offset = arith.MulIOp(i, b.index(source_step)).result if source_step != 1 else i
+            value = memref.LoadOp(source, source_prefix + [arith.AddIOp(source_start, offset).result]).result
+            memref.StoreOp(value, target, target_prefix + [arith.AddIOp(target_start, i).result])
+            scf.YieldOp([])
+
+
 PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c
 
 
@@ -282,6 +308,11 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     bias_type = ir.MemRefType.get([layer.filters if layer.has_bias else 1], f32)
     output_type = ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32)
     body_type = ir.FunctionType.get([erased, erased, erased, index, index], [])
+    # Work items of the body: (image, filter position) with filters outside, or (image, row
+    # block, filter position) with rows_outer; the last row block holds the rows left over.
+    main_rows = out_h - out_h % rows
+    row_blocks = main_rows // rows + (main_rows < out_h)
+    work_blocks = row_blocks if schedule.rows_outer else 1
     with module_ip:
         weights_name, weights_type = _global(f"{layer.name}_weights", layer.weights, f32)
         channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels,
@@ -319,22 +350,25 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                 row_loop = for_loop(b.index(0), b.index(height))
                 with ir.InsertionPoint(row_loop.body):
                     r = row_loop.induction_variable
-                    column_loop = for_loop(b.index(0), b.index(width))
-                    with ir.InsertionPoint(column_loop.body):
-                        x = column_loop.induction_variable
-                        value = memref.LoadOp(input_buffer, [n, c, r, x]).result
-                        padded_column = arith.AddIOp(x, b.index(left)).result
-                        phase = arith.RemUIOp(padded_column, b.index(stride_w)).result
-                        phase_index = arith.DivUIOp(padded_column, b.index(stride_w)).result
-                        memref.StoreOp(value, phased, [n, c, arith.AddIOp(r, b.index(top)).result, phase,
-                                                       phase_index])
-                        scf.YieldOp([])
+                    padded_row = arith.AddIOp(r, b.index(top)).result
+                    if stride_w == 1:
+                        _copy_row(b, input_buffer, [n, c, r], b.index(0), phased, [n, c, padded_row, b.index(0)],
+                                  b.index(left), width, 1, vector_type)
+                    else:
+                        # Column x goes to phase (x + left) % s, index (x + left) / s.
+                        for phase in range(stride_w):
+                            first = (phase - left) % stride_w
+                            if first >= width:
+                                continue
+                            _copy_row(b, input_buffer, [n, c, r], b.index(first), phased,
+                                      [n, c, padded_row, b.index(phase)], b.index((first + left) // stride_w),
+                                      -(-(width - first) // stride_w), stride_w, vector_type)
                     scf.YieldOp([])
                 scf.YieldOp([])
             scf.YieldOp([])
         bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(bias_type, [], []).result
         pointers = [_reinterpret(buffer, erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
-        count = b.index(batch * layer.filters)
+        count = b.index(batch * layer.filters * work_blocks)
         if schedule.parallel:
             body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
             func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
@@ -370,8 +404,11 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         item_loop = for_loop(begin, end)
         with ir.InsertionPoint(item_loop.body):
             item = item_loop.induction_variable
-            n = arith.DivUIOp(item, b.index(layer.filters)).result
-            p = arith.RemUIOp(item, b.index(layer.filters)).result
+            per_image = layer.filters * work_blocks
+            n = arith.DivUIOp(item, b.index(per_image)).result
+            within = arith.RemUIOp(item, b.index(per_image)).result
+            row_block_index = arith.DivUIOp(within, b.index(layer.filters)).result
+            p = arith.RemUIOp(within, b.index(layer.filters)).result
             f = load_index(filter_order, p)
             bias = memref.LoadOp(bias_buffer, [f]).result if layer.has_bias else b.f32(0.0)
             bias_vector = vector.BroadcastOp(vector_type, bias).result
@@ -418,23 +455,37 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                     scf.YieldOp([])
                 for i in range(block_rows):
                     y = arith.AddIOp(y0, b.index(i)).result if i else y0
-                    copy_loop = for_loop(b.index(0), b.index(out_w))
-                    with ir.InsertionPoint(copy_loop.body):
-                        x = copy_loop.induction_variable
-                        memref.StoreOp(memref.LoadOp(row_buffer, [b.index(i), x]).result, output_buffer,
-                                       [n, f, y, x])
-                        scf.YieldOp([])
+                    _copy_row(b, row_buffer, [b.index(i)], b.index(0), output_buffer, [n, f, y], b.index(0), out_w,
+                              1, vector_type)
 
-            main_rows = out_h - out_h % rows
-            if main_rows:
-                y_loop = for_loop(b.index(0), b.index(main_rows), b.index(rows))
-                with ir.InsertionPoint(y_loop.body):
-                    row_block(y_loop.induction_variable, rows)
-                    scf.YieldOp([])
-            if main_rows < out_h:
+            def leftover_rows() -> None:
                 y_loop = for_loop(b.index(main_rows), b.index(out_h))
                 with ir.InsertionPoint(y_loop.body):
                     row_block(y_loop.induction_variable, 1)
                     scf.YieldOp([])
+
+            if schedule.rows_outer:
+                y0 = arith.MulIOp(row_block_index, b.index(rows)).result
+                if main_rows == out_h:
+                    row_block(y0, rows)
+                elif main_rows == 0:
+                    leftover_rows()
+                else:
+                    full = arith.CmpIOp(arith.CmpIPredicate.ult, row_block_index, b.index(main_rows // rows)).result
+                    branch = scf.IfOp(full, [], has_else=True)
+                    with ir.InsertionPoint(branch.then_block):
+                        row_block(y0, rows)
+                        scf.YieldOp([])
+                    with ir.InsertionPoint(branch.else_block):
+                        leftover_rows()
+                        scf.YieldOp([])
+            else:
+                if main_rows:
+                    y_loop = for_loop(b.index(0), b.index(main_rows), b.index(rows))
+                    with ir.InsertionPoint(y_loop.body):
+                        row_block(y_loop.induction_variable, rows)
+                        scf.YieldOp([])
+                if main_rows < out_h:
+                    leftover_rows()
             scf.YieldOp([])
         func.ReturnOp([])

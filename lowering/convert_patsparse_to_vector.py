@@ -66,11 +66,12 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     eliminate_loads: bool = option(False, "share input loads between taps and rows of a kernel")
     compact_indices: bool = option(False, "FKW index arrays in the narrowest integer type")
     parallel: bool = option(False, "split filter positions over threads (patsparse_parallel_for in the runtime)")
+    rows_outer: bool = option(False, "loop order: row blocks outside filters (input rows stay in cache)")
 
     def run(self, module: ir.Operation) -> None:
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices,
-                            parallel=self.parallel)
+                            parallel=self.parallel, rows_outer=self.rows_outer)
         body = module.regions[0].blocks[0]
         totals = CodeStats()
         layers = conv_layers(module, self.dense_convolutions)

@@ -50,6 +50,7 @@ class CompileOptions:
     accumulators: int = 8
     cpu: str | None = None         # llc -mcpu; default: native (host), cortex-a76 (aarch64)
     rows: int | None = None        # output rows per register block (default 1; 4 with eliminate_loads)
+    rows_outer: bool = False       # loop order: row blocks outside filters
     reorder_filters: bool = False  # patsparse-reorder-filters
     eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
@@ -79,6 +80,7 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
                                  accumulators=options.accumulators, rows=options.rows or 1,
                                  compact_indices=options.compact_indices, parallel=True,
+                                 rows_outer=options.rows_outer,
                                  dense_convolutions=True).add_to(manager)
     manager.run(module.operation)
     schedule_dense_ops(module, options.resolved_vector_width())

@@ -42,6 +42,8 @@ from .dense import DENSE_PIPELINE
 REGISTERS = 32          # vector registers on AVX-512 and AArch64 NEON
 SPARE_REGISTERS = 6     # loaded inputs and broadcast weights live beside the accumulators
 DATABASE_VERSION = 1
+LARGE_INPUT_BYTES = 256 * 1024
+TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer")
 
 
 class TuningError(RuntimeError):
@@ -58,19 +60,24 @@ def layer_key(layer: ConvLayer, target: str) -> str:
 
 
 def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
-    """The grid: vector widths x vectors per row x rows per block, within the register file;
-    `base` (the untuned schedule) first."""
+    """The grid: vector widths x vectors per row x rows per block (x loop order for large
+    inputs), within the register file; `base` (the untuned schedule) first."""
     out_h, out_w = layer.output_hw
     grid = [base]
+    # The loop order only matters once one image's input no longer fits in the L2 cache.
+    batch, channels, height, width = layer.input_shape
+    orders = (False, True) if channels * height * width * 4 > LARGE_INPUT_BYTES else (base.rows_outer,)
     for width in widths:
         vectors = -(-out_w // width)
         for accumulators in sorted({a for a in (1, 2, 3, 4, 6, 8) if a <= vectors} | {min(vectors, 8)}):
             for rows in (1, 2, 4, 8):
                 if rows > out_h or rows * accumulators > REGISTERS - SPARE_REGISTERS:
                     continue
-                schedule = dataclasses.replace(base, vector_width=width, max_accumulators=accumulators, rows=rows)
-                if schedule not in grid:
-                    grid.append(schedule)
+                for rows_outer in orders:
+                    schedule = dataclasses.replace(base, vector_width=width, max_accumulators=accumulators,
+                                                   rows=rows, rows_outer=rows_outer)
+                    if schedule not in grid:
+                        grid.append(schedule)
     return grid
 
 
@@ -201,7 +208,7 @@ class TuningResult:
     mca_cycles_per_fma: float | None = None
 
     def record(self) -> dict:
-        fields = {name: getattr(self.schedule, name) for name in ("vector_width", "max_accumulators", "rows")}
+        fields = {name: getattr(self.schedule, name) for name in TUNED_FIELDS}
         return {"schedule": fields, "seconds": self.seconds, "default_seconds": self.default_seconds,
                 "speedup": self.default_seconds / self.seconds if self.seconds else None,
                 "mca_cycles_per_fma": self.mca_cycles_per_fma}
@@ -256,7 +263,12 @@ class TuningDatabase:
         record = self.layers.get(layer_key(layer, target))
         if record is None:
             return None
-        return dataclasses.replace(base, **{k: int(v) for k, v in record["schedule"].items()})
+        try:
+            fields = {name: (bool if name == "rows_outer" else int)(record["schedule"][name])
+                      for name in TUNED_FIELDS if name in record["schedule"]}
+        except (KeyError, TypeError, ValueError):
+            raise TuningError(f"{self.path}: entry {layer_key(layer, target)!r} has no valid schedule") from None
+        return dataclasses.replace(base, **fields)
 
     def add(self, result: TuningResult, layer_name: str = "") -> None:
         self.layers[result.key] = dict(result.record(), layer=layer_name)

@@ -9,7 +9,7 @@ from mlir import ir
 
 from patsparse.lowering.conv_codegen import Schedule
 from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE, conv_layers
-from patsparse.lowering.tuning import TuningDatabase, TuningError
+from patsparse.lowering.tuning import TUNED_FIELDS, TuningDatabase, TuningError
 
 from .base import PassFailure, PatsparsePass, option
 
@@ -19,7 +19,7 @@ class ApplyTuningPass(PatsparsePass):
     """For every convolution `convert-patsparse-to-vector` lowers (pattern ones, and constant-
     weight linalg ones), look up its key (target, shapes, strides, padding, pattern mix) in the
     tuning database `patsparse-tune` wrote and set the measured vector width, vectors per row
-    and rows per block as its `patsparse.schedule`:
+    rows per block and loop order as its `patsparse.schedule`:
 
     ```mlir
     %y = "patsparse.pattern_conv2d"(%x) {..., patsparse.schedule = {max_accumulators = 1 : i64, rows = 8 : i64,
@@ -50,12 +50,14 @@ class ApplyTuningPass(PatsparsePass):
         layers = conv_layers(module, dense_convolutions=True)
         tuned = 0
         for op, layer, _, _ in layers:
-            schedule = database.schedule(layer, self.target, Schedule())
+            try:
+                schedule = database.schedule(layer, self.target, Schedule())
+            except TuningError as error:
+                raise PassFailure(str(error)) from None
             if schedule is None:
                 continue
             tuned += 1
-            entries = {name: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), getattr(schedule, name))
-                       for name in ("vector_width", "max_accumulators", "rows")}
+            entries = {entry.name: entry.attr for entry in schedule.attribute(*TUNED_FIELDS)}
             if SCHEDULE in op.attributes:
                 entries.update({entry.name: entry.attr for entry in ir.DictAttr(op.attributes[SCHEDULE])})
             op.attributes[SCHEDULE] = ir.DictAttr.get(entries)

@@ -69,10 +69,11 @@ def compile_and_run(tmp_path, text, x, **options):
        stride=st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1)]), padding=st.lists(st.integers(0, 2), min_size=4, max_size=4),
        has_bias=st.booleans(), keep=st.floats(0.0, 1.0), lanes=st.sampled_from([16, 8, 4]),
        accumulators=st.integers(1, 8), zero_filter=st.booleans(), seed=st.integers(0, 10_000),
-       dense=st.booleans(), rows=st.integers(1, 5), eliminate_loads=st.booleans(), compact=st.booleans())
+       dense=st.booleans(), rows=st.integers(1, 5), eliminate_loads=st.booleans(), compact=st.booleans(),
+       rows_outer=st.booleans())
 def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, height, width, stride, padding, has_bias,
                                       keep, lanes, accumulators, zero_filter, seed, dense, rows, eliminate_loads,
-                                      compact):
+                                      compact, rows_outer):
     if height + padding[0] + padding[2] < 3 or width + padding[1] + padding[3] < 3:
         return
     rng = np.random.default_rng(seed)
@@ -83,7 +84,7 @@ def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, heigh
     text = conv_module(x.shape, weight, bias, stride, padding, as_linalg=dense)
     actual = compile_and_run(tmp_path_factory.mktemp("conv"), text, x, vector_width=lanes,
                              accumulators=accumulators, detect_patterns=False, rows=rows,
-                             eliminate_loads=eliminate_loads, compact_indices=compact)
+                             eliminate_loads=eliminate_loads, compact_indices=compact, rows_outer=rows_outer)
     np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, padding), rtol=1e-4, atol=1e-5)
 
 
