@@ -61,6 +61,27 @@ def layer_schedules(layer_plain, layer_reordered, tuned, base):
             (layer_reordered, tuned_schedule)]
 
 
+def storage_bytes(layers) -> dict:
+    """Bytes of the pattern layers' weights: dense, CSR (f32 values, i32 column indices and row
+    pointers over the F x C*9 matrix), FKW with i32 indices, FKW compact (what -O stores)."""
+    from patsparse.lowering.conv_codegen import index_bits
+
+    totals = {"dense": 0, "csr": 0, "fkw_i32": 0, "fkw_compact": 0}
+    for layer in layers:
+        if layer.kernel_hw != (3, 3) or len(layer.patterns[0]) != 4:
+            continue
+        channels = layer.input_shape[1]
+        values = 4 * layer.weights.size
+        totals["dense"] += 4 * layer.filters * channels * 9
+        totals["csr"] += values + 4 * layer.weights.size + 4 * (layer.filters + 1)
+        index_counts = [(layer.kernel_channels.size, channels - 1), (layer.segments.size, layer.num_kernels),
+                        (layer.filter_order.size, layer.filters - 1)]
+        totals["fkw_i32"] += values + sum(4 * count for count, _ in index_counts)
+        totals["fkw_compact"] += values + sum(count * index_bits(largest, True) // 8
+                                              for count, largest in index_counts)
+    return totals
+
+
 def peak_for_threads(vector_width: int, threads: int) -> float:
     if threads == 1:
         return measured_peak_gflops(vector_width)
@@ -109,6 +130,7 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
                            "filters": layer.filters, "gmacs": macs / 1e9, "times": times})
         log(f"  {layer.name}: " + ", ".join(f"{c} {times[1][i] * 1e3:.3f}" for i, c in enumerate(CONFIGS)) + " ms")
 
+    storage = storage_bytes(plain)
     x = np.random.default_rng(0).standard_normal(input_shape(name)).astype(np.float32)
     xt = torch.from_numpy(x)
     with torch.no_grad():
@@ -132,7 +154,7 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
         ort[threads] = median_ms(lambda: run_ort(x), runs)
     torch.set_num_threads(1)
     dense_macs, nonzero_macs = count_macs(model, xt)
-    return {"name": name, "layers": layer_rows, "whole": whole, "ort": ort, "eager": eager,
+    return {"name": name, "layers": layer_rows, "whole": whole, "ort": ort, "eager": eager, "storage": storage,
             "dense_gmacs": dense_macs / 1e9, "nonzero_gmacs": nonzero_macs / 1e9}
 
 
@@ -201,11 +223,17 @@ def report(results: list[dict], peaks: dict, runs: int, argv: list[str]) -> str:
             lines.append(f"| {layer['layer']} | {layer['input']} | {layer['filters']} | {layer['gmacs']:.3f} | "
                          + " | ".join(f"{t * 1e3:.3f}" for t in t1)
                          + f" | {gflops:.1f} | {100 * gflops / peaks[1]:.0f}% | {layer['times'][2][-1] * 1e3:.3f} |")
+        storage = result["storage"]
         gmacs = sum(layer["gmacs"] for layer in result["layers"])
         gflops = 2 * gmacs / total["+tuning"]
         lines.append(f"| all | | | {gmacs:.3f} | " + " | ".join(f"{total[c] * 1e3:.3f}" for c in CONFIGS)
                      + f" | {gflops:.1f} | {100 * gflops / peaks[1]:.0f}% | |")
-        lines.append("")
+        lines += ["", "Weights of the pattern layers (MB): "
+                  + ", ".join(f"{label} {storage[key] / 1e6:.2f}" for key, label in
+                              (("dense", "dense"), ("csr", "CSR"), ("fkw_i32", "FKW with i32 indices"),
+                               ("fkw_compact", "FKW compact (-O)")))
+                  + f"; compact FKW is {storage['dense'] / storage['fkw_compact']:.1f}x smaller than dense and "
+                  f"{storage['csr'] / storage['fkw_compact']:.1f}x smaller than CSR.", ""]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Latency of PatSparse pattern-sparse vs PatSparse dense vs PyTorch eager vs ONNX Runtime, in one run.
+"""Latency of PatSparse (tuned, untuned, dense) vs PyTorch eager vs ONNX Runtime, in one run.
 
     .venv/bin/pip install -e ".[bench]"      # onnxruntime
     .venv/bin/python bench/latency.py                        # every model below, 30 runs
@@ -8,7 +8,7 @@ Models: "small" = the pruned Fashion-MNIST checkpoints (docs/results/checkpoints
 vgg16_cifar (3x32x32), vgg16 and resnet18 (3x224x224), each with weights projected onto 8
 patterns (patsparse-prune project), pattern-only (2.25x on the 3x3 layers) and with 8x total
 3x3 compression. One thread everywhere, batch 1, median over --runs after warm-up; ratios
-against PatSparse sparse; effective GFLOP/s = 2 x MACs with a non-zero weight / time, beside
+against PatSparse tuned (patsparse-tune, then -O --tuning-db); effective GFLOP/s = 2 x MACs with a non-zero weight / time, beside
 this machine's single-thread f32 FMA peak measured in the same run (bench/peak.c).
 The table goes between the markers in --out; text outside them is kept. A benchmark, not
 a test: the machine is shared and timings are noisy.
@@ -29,7 +29,7 @@ from common import REPO, count_macs, machine_line, measured_peak_gflops, median_
 
 SMALL = ["vgg_small_p8", "vgg_small_p8_c8", "resnet_small_p8", "resnet_small_p8_c8"]
 LARGE = ["vgg16_cifar", "vgg16", "resnet18"]
-ENGINES = ["patsparse sparse", "patsparse dense", "pytorch eager", "onnxruntime"]
+ENGINES = ["patsparse tuned", "patsparse sparse", "patsparse dense", "pytorch eager", "onnxruntime"]
 BEGIN, END = "<!-- bench/latency.py: begin -->", "<!-- bench/latency.py: end -->"
 
 
@@ -66,11 +66,16 @@ def measure(label, checkpoint: Path, scratch: Path, runs: int) -> dict:
     from patsparse.lowering.pipeline import CompileOptions
     from patsparse.pruning.checkpoint import load_pruned
     from patsparse.pruning.project import compression_report
+    from patsparse.tune import tune_model
 
     stem = scratch / checkpoint.stem
     model, _ = load_pruned(checkpoint)
     mlir = import_model(checkpoint, stem.with_suffix(".mlir"))
     sparse = runtime.load(compile_model(mlir, Path(f"{stem}_s.so"), CompileOptions()).outputs["library"])
+    optimised = CompileOptions(reorder_filters=True, eliminate_loads=True, compact_indices=True,
+                               tuning_db=str(stem) + ".tuning.json")
+    tune_model(str(mlir), optimised.tuning_db, optimised, runs=5, log=lambda line: None)
+    tuned = runtime.load(compile_model(mlir, Path(f"{stem}_t.so"), optimised).outputs["library"])
     dense = runtime.load(compile_model(mlir, Path(f"{stem}_d.so"), CompileOptions(detect_patterns=False))
                          .outputs["library"])
     x = np.random.default_rng(0).standard_normal(sparse.input_shape).astype(np.float32)
@@ -79,12 +84,13 @@ def measure(label, checkpoint: Path, scratch: Path, runs: int) -> dict:
     with torch.no_grad():
         reference = model(xt).numpy()
         times = {
+            "patsparse tuned": median_ms(lambda: tuned(x), runs),
             "patsparse sparse": median_ms(lambda: sparse(x), runs),
             "patsparse dense": median_ms(lambda: dense(x), runs),
             "pytorch eager": median_ms(lambda: model(xt), runs),
             "onnxruntime": median_ms(lambda: ort(x), runs),
         }
-    error = max(float(np.abs(sparse(x) - reference).max()), float(np.abs(dense(x) - reference).max()))
+    error = max(float(np.abs(engine(x) - reference).max()) for engine in (tuned, sparse, dense))
     dense_macs, nonzero_macs = count_macs(model, xt)
     row = {"label": label, "input": "x".join(map(str, sparse.input_shape[1:])),
            "compression": compression_report(model)["compression"], "error": error, "times": times,
@@ -99,15 +105,18 @@ def table(rows: list[dict], peak: float, runs: int, argv: list[str]) -> str:
              "",
              f"Machine: {machine_line()}; measured single-thread f32 FMA peak **{peak:.0f} GFLOP/s** "
              f"(bench/peak.c, same run). One thread per engine, batch 1, median of {runs} runs after warm-up. "
-             "Ratios: the engine's latency over PatSparse sparse (above 1: PatSparse sparse is faster). "
-             "Effective GFLOP/s: 2 x MACs with a non-zero weight / PatSparse sparse time.", "",
+             "Engines: *patsparse tuned* = `patsparse-compile -O --tuning-db` after `patsparse-tune` (filter "
+             "reorder, load elimination, compact FKW, measured per-layer schedules); *patsparse sparse* = the "
+             "untuned default; *patsparse dense* = the same compiler without pattern detection. Ratios: the "
+             "engine's latency over PatSparse tuned (above 1: PatSparse tuned is faster). Effective GFLOP/s: "
+             "2 x MACs with a non-zero weight / PatSparse tuned time.", "",
              "| model | input | 3x3 compr. | GMAC dense / non-zero | max abs err | "
              + " | ".join(f"{e} ms" for e in ENGINES) + " | "
-             + " | ".join(f"{e} / sparse" for e in ENGINES[1:]) + " | sparse eff. GFLOP/s | % of peak |",
+             + " | ".join(f"{e} / tuned" for e in ENGINES[1:]) + " | tuned eff. GFLOP/s | % of peak |",
              "|---" * (5 + 2 * len(ENGINES) - 1 + 2) + "|"]
     for row in rows:
         times = row["times"]
-        base = times["patsparse sparse"]
+        base = times["patsparse tuned"]
         gflops = 2 * row["nonzero_gmacs"] / (base / 1e3)
         lines.append(
             f"| {row['label']} | {row['input']} | {row['compression']:.2f}x | "

@@ -212,12 +212,15 @@ class _Builder:
         return self.cache[key]
 
 
+def index_bits(largest: int, compact: bool) -> int:
+    """32, or with `compact` the narrowest of 8/16/32 bits holding 0..largest (read unsigned)."""
+    if not compact:
+        return 32
+    return 8 if largest < 1 << 8 else 16 if largest < 1 << 16 else 32
+
+
 def index_element_type(largest: int, compact: bool) -> ir.IntegerType:
-    """i32, or with `compact` the narrowest of i8/i16/i32 holding 0..largest (read unsigned)."""
-    bits = 32
-    if compact:
-        bits = 8 if largest < 1 << 8 else 16 if largest < 1 << 16 else 32
-    return ir.IntegerType.get_signless(bits)
+    return ir.IntegerType.get_signless(index_bits(largest, compact))
 
 
 def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.MemRefType]:
