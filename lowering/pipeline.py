@@ -57,6 +57,11 @@ class CompileOptions:
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
     threads: int = 1               # default thread count of the compiled model (changeable at run time)
 
+    @classmethod
+    def optimised(cls, **options) -> "CompileOptions":
+        """`patsparse-compile -O`: filter reorder, load elimination and compact FKW indices on."""
+        return cls(**{"reorder_filters": True, "eliminate_loads": True, "compact_indices": True, **options})
+
     def resolved_vector_width(self) -> int:
         if self.vector_width:
             return self.vector_width

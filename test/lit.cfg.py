@@ -32,6 +32,7 @@ for variable in ("HOME", "TMPDIR", "PATSPARSE_DEBUG"):
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%patsparse-opt", os.path.join(venv_bin, "patsparse-opt")))
 config.substitutions.append(("%patsparse-compile", os.path.join(venv_bin, "patsparse-compile")))
+config.substitutions.append(("%patsparse-tune", os.path.join(venv_bin, "patsparse-tune")))
 config.substitutions.append(("%mlir-opt", f"{toolchain.find('mlir-opt')} --irdl-file={irdl_file}"))
 config.substitutions.append(("%mlir-translate", str(toolchain.find("mlir-translate"))))
 config.substitutions.append(("%llc", str(toolchain.find("llc"))))

@@ -267,12 +267,12 @@ examples:
 
 def run(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    options = CompileOptions(target=args.target, detect_patterns=not args.dense, vector_width=args.vector_width,
-                             accumulators=args.accumulators, cpu=args.cpu, rows=args.rows,
-                             reorder_filters=args.reorder_filters or args.optimise,
-                             eliminate_loads=args.eliminate_loads or args.optimise,
-                             compact_indices=args.compact_indices or args.optimise, tuning_db=args.tuning_db,
-                             threads=args.threads)
+    make = CompileOptions.optimised if args.optimise else CompileOptions
+    options = make(target=args.target, detect_patterns=not args.dense, vector_width=args.vector_width,
+                   accumulators=args.accumulators, cpu=args.cpu, rows=args.rows, tuning_db=args.tuning_db,
+                   threads=args.threads,
+                   **{flag: True for flag in ("reorder_filters", "eliminate_loads", "compact_indices")
+                      if getattr(args, flag)})
     for name in ("accumulators", "rows", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ToolError(f"--{name} {getattr(args, name)}: expected at least 1")

@@ -64,12 +64,12 @@ def run(argv=None) -> int:
     model_mlir = import_model(checkpoint, out / "model.mlir")
     print(f"wrote {model_mlir}")
 
-    step("3. compile: pattern-sparse (host, AArch64) and dense baseline (host)")
+    step("3. compile: pattern-sparse with -O (host, AArch64) and dense baseline (host)")
     from patsparse.compiler import compile_model
     from patsparse.lowering.pipeline import CompileOptions
-    sparse = compile_model(model_mlir, out / "model_sparse.so", CompileOptions(target="host"))
+    sparse = compile_model(model_mlir, out / "model_sparse.so", CompileOptions.optimised(target="host"))
     dense = compile_model(model_mlir, out / "model_dense.so", CompileOptions(target="host", detect_patterns=False))
-    phone = compile_model(model_mlir, out / "model_aarch64", CompileOptions(target="aarch64-linux-gnu"))
+    phone = compile_model(model_mlir, out / "model_aarch64", CompileOptions.optimised(target="aarch64-linux-gnu"))
     for artifacts in (sparse, dense, phone):
         print("  " + ", ".join(artifacts.outputs.values()))
     bytes_before = sparse.metadata["weight_bytes_before"]["float"]

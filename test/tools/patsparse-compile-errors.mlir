@@ -17,6 +17,15 @@
 // RUN: not %patsparse-compile %s --entry main -o %t/out.so 2>&1 | FileCheck %s --check-prefix=ENTRY
 // ENTRY: patsparse-compile: error: {{.*}}: no function @main (functions: @forward)
 
+// RUN: not %patsparse-compile %s --threads 0 -o %t/out.so 2>&1 | FileCheck %s --check-prefix=THREADS
+// THREADS: patsparse-compile: error: --threads 0: expected at least 1
+
+// RUN: not %patsparse-compile %s --vector-width 5 -o %t/out.so 2>&1 | FileCheck %s --check-prefix=WIDTH
+// WIDTH: patsparse-compile: error: --vector-width 5: expected 4, 8 or 16
+
+// RUN: not %patsparse-compile %s --tuning-db %t/nothing.json -o %t/out.so 2>&1 | FileCheck %s --check-prefix=NODB
+// NODB: patsparse-compile: error: {{.*}}nothing.json: no such tuning database (patsparse-tune writes one)
+
 // RUN: not ls %t/out.so %t/out.h %t/out.json
 func.func @forward(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32> {
   return %x : tensor<1x1x4x4xf32>
