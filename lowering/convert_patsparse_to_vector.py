@@ -10,7 +10,7 @@ from mlir.dialects import bufferization, func, memref
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
 from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
-from patsparse.passes.ir_utils import erase_if_dead
+from patsparse.passes.ir_utils import erase_if_dead, ops_where
 
 from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
 
@@ -114,14 +114,7 @@ def conv_layers(module: ir.Operation, dense_convolutions: bool) -> list[tuple[ir
     body = module.regions[0].blocks[0]
     existing = sum(1 for op in body.operations if op.operation.name == "func.func"
                    and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
-    ops = []
-
-    def collect(op: ir.Operation) -> ir.WalkResult:
-        if op.name == PATTERN_CONV2D or (dense_convolutions and is_convolution(op)):
-            ops.append(op.operation)
-        return ir.WalkResult.ADVANCE
-
-    module.walk(collect)
+    ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D or (dense_convolutions and is_convolution(op)))
     layers = []
     for op in ops:
         name = f"{FUNCTION_PREFIX}{existing + len(layers)}"

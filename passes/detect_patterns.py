@@ -12,7 +12,7 @@ from patsparse.dialect.ops import pattern_conv2d
 
 from .base import PassFailure, PatsparsePass, option
 from .conv_match import NotRewritten, is_convolution, match_convolution
-from .ir_utils import erase_if_dead
+from .ir_utils import erase_if_dead, ops_where
 
 DENSE_REASON = "patsparse.dense_reason"
 
@@ -63,14 +63,7 @@ class DetectPatternsPass(PatsparsePass):
 
     def run(self, module: ir.Operation) -> None:
         library = self._parse_library()
-        convolutions = []
-
-        def collect(op: ir.Operation) -> ir.WalkResult:
-            if is_convolution(op):
-                convolutions.append(op.operation)
-            return ir.WalkResult.ADVANCE
-
-        module.walk(collect)
+        convolutions = ops_where(module, is_convolution)
         rewritten = 0
         for conv in convolutions:
             try:

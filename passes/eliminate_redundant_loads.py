@@ -12,6 +12,7 @@ from patsparse.lowering.conv_codegen import ConvLayer, Schedule, code_stats
 from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE
 
 from .base import PassFailure, PatsparsePass, option
+from .ir_utils import ops_where
 
 
 @dataclasses.dataclass
@@ -48,14 +49,7 @@ class EliminateRedundantLoadsPass(PatsparsePass):
     def run(self, module: ir.Operation) -> None:
         if self.rows < 1:
             raise PassFailure(f"{self.flag}: rows={self.rows}: expected at least 1")
-        ops = []
-
-        def collect(op: ir.Operation) -> ir.WalkResult:
-            if op.name == PATTERN_CONV2D:
-                ops.append(op.operation)
-            return ir.WalkResult.ADVANCE
-
-        module.walk(collect)
+        ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D)
         before = after = fmas_before = fmas_after = 0
         for number, op in enumerate(ops):
             conv = PatternConv2dOp(op)

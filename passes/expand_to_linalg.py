@@ -10,6 +10,7 @@ from mlir.dialects import arith, linalg, tensor
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp, numpy_to_dense
 
 from .base import PatsparsePass
+from .ir_utils import ops_where
 
 
 @dataclasses.dataclass
@@ -44,14 +45,7 @@ class ExpandToLinalgPass(PatsparsePass):
     summary = "Expand patsparse.pattern_conv2d into dense linalg (the reference lowering)"
 
     def run(self, module: ir.Operation) -> None:
-        ops = []
-
-        def collect(op: ir.Operation) -> ir.WalkResult:
-            if op.name == PATTERN_CONV2D:
-                ops.append(op.operation)
-            return ir.WalkResult.ADVANCE
-
-        module.walk(collect)
+        ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D)
         for op in ops:
             self._expand(PatternConv2dOp(op))
 

@@ -81,6 +81,20 @@ def resource_array(op: ir.Operation, attribute: ir.DenseResourceElementsAttr) ->
     return data.reshape(shaped.shape).copy()
 
 
+def ops_where(root: ir.Operation, predicate) -> list[ir.Operation]:
+    """Every op nested in `root` (pre-order walk) for which `predicate(op)` holds, collected first
+    so a pass can rewrite them without disturbing the walk."""
+    found = []
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        if predicate(op):
+            found.append(op.operation)
+        return ir.WalkResult.ADVANCE
+
+    root.walk(visit)
+    return found
+
+
 def has_uses(value: ir.Value) -> bool:
     return any(True for _ in value.uses)
 

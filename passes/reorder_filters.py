@@ -11,6 +11,7 @@ from patsparse.dialect.fkw import FKW, TAPS_PER_PATTERN
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp, pattern_conv2d
 
 from .base import PassFailure, PatsparsePass, option
+from .ir_utils import ops_where
 
 FILTER_GROUPS = "patsparse.filter_groups"
 MODES = ("work", "none")
@@ -118,14 +119,7 @@ class ReorderFiltersPass(PatsparsePass):
             raise PassFailure(f"mode: expected one of {', '.join(MODES)}, got '{self.mode}'")
         if self.threads < 1:
             raise PassFailure(f"threads: expected a positive number, got {self.threads}")
-        ops = []
-
-        def collect(op: ir.Operation) -> ir.WalkResult:
-            if op.name == PATTERN_CONV2D:
-                ops.append(op.operation)
-            return ir.WalkResult.ADVANCE
-
-        module.walk(collect)
+        ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D)
         layers = [self._reorder(layer, op) for layer, op in enumerate(ops)]
         self.statistics = {
             "layers": len(layers),
