@@ -75,7 +75,9 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         body = module.regions[0].blocks[0]
         totals = CodeStats()
         layers = conv_layers(module, self.dense_convolutions)
-        for op, layer, source, bias in layers:
+        # Last first: a convolution that feeds the next one directly is still there (and so is
+        # the `source` value matched for the next one) when the next one is rewritten.
+        for op, layer, source, bias in reversed(layers):
             try:
                 schedule = defaults.with_attribute(
                     op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None)

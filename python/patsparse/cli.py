@@ -41,6 +41,36 @@ def doctor(args) -> int:
     return 0
 
 
+def run_model(args) -> int:
+    """Run a compiled model (host .so, or AArch64 runner under qemu) on one input; print the output."""
+    import numpy as np
+
+    from patsparse import runtime
+    from patsparse.cliutil import ToolError
+
+    metadata = runtime.model_metadata(args.model)
+    shape = metadata["input_shape"]
+    if args.input:
+        try:
+            x = np.load(args.input).astype(np.float32)
+        except (OSError, ValueError) as error:
+            raise ToolError(f"{args.input}: cannot read it as a .npy array ({error})") from None
+    elif args.fill is not None:
+        x = np.full(shape, args.fill, np.float32)
+    else:
+        x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) * args.ramp
+    if metadata.get("target") == "host":
+        model = runtime.load(args.model)
+        if args.threads:
+            model.set_threads(args.threads)
+        y = model(x)
+    else:
+        y = runtime.run_aarch64(args.model, x, threads=args.threads)
+    np.set_printoptions(precision=args.precision, suppress=True, linewidth=120, threshold=1 << 20)
+    print(y)
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="PatSparse: pattern-sparse CNNs from PyTorch to phones.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -48,6 +78,16 @@ def make_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("doctor", help="check the compiler toolchain (mlir-opt, llc, cross gcc, qemu, ...)",
                                 description=doctor.__doc__)
     check.set_defaults(handler=doctor)
+    runner = commands.add_parser("run", help="run a compiled model on one input and print its output",
+                                 description=run_model.__doc__ + " The input is --input, or filled with "
+                                 "--fill V, or by default 0, r, 2r, ... in NCHW order (r = --ramp).")
+    runner.add_argument("model", help="OUT.so (host) or OUT (AArch64 runner) from patsparse-compile")
+    runner.add_argument("--input", help="a .npy file with the input")
+    runner.add_argument("--fill", type=float, help="every input element this value")
+    runner.add_argument("--ramp", type=float, default=0.01, help="step of the default ramp input (default 0.01)")
+    runner.add_argument("--threads", type=int, help="threads (default: the model's)")
+    runner.add_argument("--precision", type=int, default=4, help="printed decimals (default 4)")
+    runner.set_defaults(handler=run_model)
     return parser
 
 

@@ -35,6 +35,11 @@ def _metadata(path: Path) -> dict:
         raise ModelRuntimeError(f"{sidecar}: not valid JSON ({error.msg})") from None
 
 
+def model_metadata(path: str | Path) -> dict:
+    """The `.json` patsparse-compile wrote beside a compiled model (target, shapes, options)."""
+    return _metadata(Path(path))
+
+
 def _check_input(x: np.ndarray, shape: list[int]) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     if list(x.shape) != list(shape):
