@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
-# Usage: sh docs/results/run_pruning_table.sh [a|b|all]   (a and b are two queues that can run in
-# parallel on two cores; "all" runs both one after the other). Outputs go to runs/table/.
+# Usage: sh docs/results/run_pruning_table.sh [a|b|c|all]   (a and b are two queues that can run in
+# parallel on two cores; c needs the vgg_small dense model of queue a; "all" runs a, b, then c).
+# Outputs go to runs/table/; a run whose metrics.json exists is skipped.
 # Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
 set -e
 cd "$(dirname "$0")/../.."
@@ -45,8 +46,13 @@ case "${1:-all}" in
     all) queue_a; queue_b; sh docs/results/run_pruning_table.sh c ;;
 esac
 
-# Queue c (optional, launched last): a longer pruning budget for the 8x point, both methods.
+# Queue c (optional, launched last): a longer pruning budget for the 8x point, both methods
+# (the two _long runs), then knowledge distillation from the dense model (--distill) for the
+# patterns-only and the 8x targets (the two _kd runs).
 if [ "${1:-}" = c ]; then
+    while [ ! -f $VD ]; do sleep 30; done
     prune vgg_small admm_p8_c8_long --patterns 8 --connectivity 8 --admm-epochs 5 --retrain-epochs 5
     prune vgg_small magnitude_p8_c8_long --method magnitude --patterns 8 --connectivity 8 --admm-epochs 5 --retrain-epochs 5
+    prune vgg_small admm_p8_kd --patterns 8 --distill 0.7 --admm-epochs 3 --retrain-epochs 8
+    prune vgg_small admm_p8_c8_kd --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 5 --retrain-epochs 10
 fi

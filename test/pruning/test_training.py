@@ -123,3 +123,133 @@ def test_dense_resume_ignores_pruning_options(tmp_path, capsys):
     assert (tmp_path / "dense.pt").is_file()
     assert run(tmp_path, "--method", "dense", "--dense-epochs", "3", "--resume") == 1
     assert "dense_epochs" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Knowledge distillation (--distill)
+
+KD = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2", "--distill", "0.5")
+
+
+@pytest.fixture(scope="module")
+def kd_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kd")
+    torch.set_num_threads(1)
+    assert run(out, *KD) == 0
+    return out
+
+
+def test_distilled_run_records_its_options_and_every_kernel_satisfies_its_mask(kd_run, admm_run):
+    metrics = json.loads((kd_run / "metrics.json").read_text())
+    assert metrics["config"]["distill"] == 0.5 and metrics["config"]["distill_temperature"] == 4.0
+    assert metrics["distill"] == {"alpha": 0.5, "temperature": 4.0}
+    assert "--distill 0.5" in metrics["command"]
+    assert [h["phase"] for h in metrics["history"]] == ["dense", "admm", "admm", "retrain"]
+    assert metrics["compression_3x3"] == pytest.approx(6.0, rel=0.03)
+    assert verify_pruned(kd_run / "pruned.pt")["ok"]
+    model, info = load_pruned(kd_run / "pruned.pt")
+    assert info["metadata"]["distill"] == {"alpha": 0.5, "temperature": 4.0}
+    for name, module in conv3x3_layers(model):
+        layer = info["layers"][name]
+        w = module.weight.detach().numpy().reshape(*layer["kernel_mask"].shape, 9)
+        allowed = layer["pattern_library"][np.clip(layer["pattern_ids"], 0, None)].astype(bool)
+        allowed &= layer["kernel_mask"][..., None]
+        assert not (w[~allowed] != 0).any(), name
+    # Same seed and options apart from --distill: the dense phase is unchanged, the pruning differs.
+    plain = json.loads((admm_run / "metrics.json").read_text())
+    assert metrics["history"][0]["train_loss"] == plain["history"][0]["train_loss"]
+    assert metrics["history"][1]["train_loss"] != plain["history"][1]["train_loss"]
+    assert plain["distill"] is None and plain["config"]["distill"] == 0.0
+
+
+def test_distilled_resume_equals_an_uninterrupted_run(kd_run, tmp_path):
+    # Stop after the dense phase (the teacher does not exist yet), inside ADMM (the teacher is in
+    # the state), at the ADMM/retrain boundary, then finish.
+    assert run(tmp_path, *KD, "--stop-after-epochs", "1") == 0
+    dense_state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert dense_state["teacher_state"] is None
+    assert run(tmp_path, *KD, "--resume", "--stop-after-epochs", "1") == 0
+    teacher = torch.load(tmp_path / "state.pt", weights_only=True)["teacher_state"]
+    for key, value in dense_state["model_state"].items():  # the teacher is the dense model
+        assert torch.equal(teacher[key], value), key
+    assert run(tmp_path, *KD, "--resume", "--stop-after-epochs", "1") == 0
+    assert run(tmp_path, *KD, "--resume") == 0
+    whole = torch.load(kd_run / "pruned.pt", weights_only=True)
+    split = torch.load(tmp_path / "pruned.pt", weights_only=True)
+    for key, value in whole["state_dict"].items():
+        assert torch.equal(split["state_dict"][key], value), key
+    a = json.loads((kd_run / "metrics.json").read_text())["history"]
+    b = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert [h["train_loss"] for h in a] == [h["train_loss"] for h in b]
+    assert [h["test_acc"] for h in a] == [h["test_acc"] for h in b]
+
+
+def test_distilled_magnitude_baseline_from_dense_checkpoint_resumes_exactly(tmp_path):
+    dense = tmp_path / "dense"
+    assert run(dense, "--method", "dense") == 0
+    args = ("--method", "magnitude", "--patterns", "4", "--dense-checkpoint", str(dense / "dense.pt"),
+            "--distill", "0.7", "--distill-temperature", "2")
+    assert run(tmp_path / "whole", *args) == 0
+    assert run(tmp_path / "split", *args, "--stop-after-epochs", "1") == 0
+    assert run(tmp_path / "split", *args, "--resume") == 0
+    whole = torch.load(tmp_path / "whole" / "pruned.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "pruned.pt", weights_only=True)
+    for key, value in whole["state_dict"].items():
+        assert torch.equal(split["state_dict"][key], value), key
+    metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert metrics["distill"] == {"alpha": 0.7, "temperature": 2.0}
+    assert [h["phase"] for h in metrics["history"]] == ["retrain", "retrain"]
+    assert verify_pruned(tmp_path / "whole" / "pruned.pt")["ok"]
+
+
+def test_distill_option_errors_and_resume_checks(tmp_path, capsys):
+    assert run(tmp_path / "a", "--distill", "1.5") == 1
+    assert "--distill must be in 0..1" in capsys.readouterr().err
+    assert run(tmp_path / "b", "--distill", "0.5", "--distill-temperature", "0") == 1
+    assert "--distill-temperature must be positive" in capsys.readouterr().err
+    assert run(tmp_path / "c", "--distill", "0.5", "--dense-epochs", "0") == 1
+    assert "needs a dense teacher" in capsys.readouterr().err
+    # A state written before the distillation options existed resumes (they default to off),
+    # but not with distillation switched on.
+    out = tmp_path / "old"
+    assert run(out, "--stop-after-epochs", "1") == 0
+    state = torch.load(out / "state.pt", weights_only=True)
+    del state["config"]["distill"], state["config"]["distill_temperature"]
+    torch.save(state, out / "state.pt")
+    assert run(out, "--resume", "--distill", "0.5") == 1
+    assert "options differ from the interrupted run in distill" in capsys.readouterr().err
+    assert run(out, "--resume") == 0
+
+
+def test_distillation_loss():
+    from patsparse.pruning.train import distillation_loss
+
+    torch.manual_seed(0)
+    student = torch.randn(8, 10, requires_grad=True)
+    teacher = torch.randn(8, 10)
+    y = torch.randint(0, 10, (8,))
+    ce = torch.nn.functional.cross_entropy(student, y)
+    # alpha = 0 (or no teacher) is plain cross entropy.
+    assert torch.equal(distillation_loss(student, teacher, y, 0.0), ce)
+    assert torch.equal(distillation_loss(student, None, y, 0.7), ce)
+    # The formula, written out: KL(p_teacher || p_student) at temperature T, batch mean, times T^2.
+    alpha, t = 0.7, 3.0
+    p_t = torch.softmax(teacher / t, 1)
+    kl = (p_t * (p_t.log() - torch.log_softmax(student / t, 1))).sum(1).mean()
+    expected = (1 - alpha) * ce + alpha * t * t * kl
+    assert torch.allclose(distillation_loss(student, teacher, y, alpha, t), expected, atol=1e-6)
+    # No gradient reaches the teacher logits.
+    teacher_leaf = teacher.clone().requires_grad_(True)
+    distillation_loss(student, teacher_leaf, y, alpha, t).backward()
+    assert teacher_leaf.grad is None
+    # Student == teacher: the KL term is zero with zero gradient, so only (1 - alpha) * CE remains.
+    same = student.detach().clone().requires_grad_(True)
+    loss = distillation_loss(same, student.detach(), y, alpha, t)
+    assert torch.allclose(loss, (1 - alpha) * ce.detach(), atol=1e-6)
+    (grad,) = torch.autograd.grad(loss, same)
+    ce_same = same.detach().clone().requires_grad_(True)
+    (grad_ce,) = torch.autograd.grad((1 - alpha) * torch.nn.functional.cross_entropy(ce_same, y), ce_same)
+    assert torch.allclose(grad, grad_ce, atol=1e-6)
+    # alpha = 1: the labels do not matter.
+    assert torch.equal(distillation_loss(student, teacher, y, 1.0, t),
+                       distillation_loss(student, teacher, (y + 1) % 10, 1.0, t))

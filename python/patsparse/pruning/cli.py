@@ -35,6 +35,7 @@ examples:
   patsparse-prune project --model vgg16 --patterns 8 --connectivity 8 -o vgg16_p8_c8.pt
   patsparse-prune --model vgg_small --method dense --dense-epochs 6 --out runs/dense
   patsparse-prune --model vgg_small --patterns 8 --dense-checkpoint runs/dense/dense.pt --out runs/p8
+  patsparse-prune --model vgg_small --patterns 8 --distill 0.7 --dense-checkpoint runs/dense/dense.pt --out runs/p8_kd
   torchrun --nproc_per_node 2 -m patsparse.pruning.cli --quick --out runs/ddp
 """
 
@@ -81,6 +82,13 @@ def build_prune_parser() -> argparse.ArgumentParser:
     g.add_argument("--initial-library", type=int, default=32,
                    help="ADMM starts from this many most frequent natural patterns and drops the least "
                         "used until K remain (default: 32)")
+    g.add_argument("--distill", type=float, default=0.0, metavar="ALPHA",
+                   help="knowledge distillation from the dense model in the ADMM and retraining phases (both "
+                        "methods): loss = (1 - ALPHA) * cross entropy + ALPHA * T^2 * KL(teacher || student); "
+                        "the teacher is the --dense-checkpoint model or the model at the end of the dense phase "
+                        "(default: 0 = off)")
+    g.add_argument("--distill-temperature", type=float, default=4.0, metavar="T",
+                   help="softmax temperature of the distillation term (default: 4)")
     g.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N training images")
     g.add_argument("--test-limit", type=int, default=None, metavar="N", help="use the first N test images")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="no random horizontal flips")
@@ -145,7 +153,8 @@ def _config_from_args(args, argv):
                   retrain_lr=args.retrain_lr, rho=args.rho, rho_max=args.rho_max,
                   admm_updates_per_epoch=args.admm_updates_per_epoch, initial_library=args.initial_library,
                   train_limit=args.train_limit, test_limit=args.test_limit, augment=args.augment, seed=args.seed,
-                  dense_checkpoint=args.dense_checkpoint)
+                  dense_checkpoint=args.dense_checkpoint, distill=args.distill,
+                  distill_temperature=args.distill_temperature)
 
 
 def _error(message: str) -> int:

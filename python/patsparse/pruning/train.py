@@ -9,6 +9,12 @@ A run is a list of phases, each a number of epochs:
                method "magnitude" the hard prune happens on the dense weights directly and the
                retraining gets the ADMM epochs too, so both methods train equally long.
 
+With ``distill`` = alpha > 0 the admm and retrain phases (both methods) train on
+``(1 - alpha) * CE + alpha * T^2 * KL(teacher || student)`` at temperature T (knowledge
+distillation): the teacher is a frozen eval-mode copy of the model taken at the start of the
+first pruning phase, i.e. the dense model (``dense_checkpoint`` or the end of the dense phase).
+Its weights are saved in the state, so a resumed run distils from the same teacher.
+
 After every epoch the full training state (weights, optimiser, ADMM variables, masks,
 history, progress) is written atomically to ``OUT/state.pt``; ``resume`` continues exactly
 where that file stopped (the batch order depends only on the seed and epoch number).
@@ -69,6 +75,8 @@ class Config:
     augment: bool = True
     seed: int = 0
     dense_checkpoint: str | None = None
+    distill: float = 0.0
+    distill_temperature: float = 4.0
 
     def phases(self) -> list[tuple[str, int]]:
         phases = []
@@ -114,6 +122,22 @@ def _all_sum(values: list[float], device, world: int) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor, alpha: float,
+                      temperature: float = 4.0) -> torch.Tensor:
+    """``(1 - alpha) * CE(student, y) + alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))``.
+
+    The KL term is averaged over the batch ("batchmean"); T^2 keeps its gradient on the scale of
+    the cross entropy's (Hinton et al., 2015). ``alpha == 0`` or no teacher: plain cross entropy.
+    """
+    ce = F.cross_entropy(student, targets)
+    if alpha <= 0 or teacher is None:
+        return ce
+    t = float(temperature)
+    kl = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher.detach() / t, dim=1),
+                  reduction="batchmean", log_target=True)
+    return (1.0 - alpha) * ce + alpha * (t * t) * kl
 
 
 def _lr_at(base: float, step: int, total: int, schedule: str) -> float:
@@ -185,6 +209,13 @@ class Trainer:
                            "training on Fashion-MNIST needs vgg_small or resnet_small")
         if not 1 <= config.patterns <= 56:
             raise RunError(f"--patterns must be in 1..56, got {config.patterns}")
+        if not 0.0 <= config.distill <= 1.0:
+            raise RunError(f"--distill must be in 0..1 (the weight of the distillation term), got {config.distill:g}")
+        if not config.distill_temperature > 0:
+            raise RunError(f"--distill-temperature must be positive, got {config.distill_temperature:g}")
+        if config.distill > 0 and config.method != "dense" and config.dense_checkpoint is None \
+                and config.dense_epochs == 0:
+            raise RunError("--distill needs a dense teacher: give --dense-checkpoint or --dense-epochs > 0")
         self.config = config
         self.out = Path(out)
         self.command = command
@@ -227,11 +258,14 @@ class Trainer:
             raise RunError(f"--resume: {path} is not a patsparse-prune training state")
         saved = state["config"]
         current = dataclasses.asdict(self.config)
+        # Options added later than the state file: it was written with their defaults.
+        defaults = {f.name: f.default for f in dataclasses.fields(Config)}
         ignored = set()
         if self.config.method == "dense":  # pruning options do not affect a dense-only run
             ignored = {"patterns", "connectivity", "exempt_first", "admm_epochs", "retrain_epochs", "admm_lr",
-                       "retrain_lr", "rho", "rho_max", "admm_updates_per_epoch", "initial_library"}
-        diff = [k for k in current if k not in ignored and saved.get(k) != current[k]]
+                       "retrain_lr", "rho", "rho_max", "admm_updates_per_epoch", "initial_library", "distill",
+                       "distill_temperature"}
+        diff = [k for k in current if k not in ignored and saved.get(k, defaults[k]) != current[k]]
         if diff:
             raise RunError(f"--resume: options differ from the interrupted run in {', '.join(diff)}")
         return state
@@ -249,7 +283,7 @@ class Trainer:
         model = self._new_model()
         history, extra = [], {}
         phase_index, epochs_done, elapsed = 0, 0, 0.0
-        admm_state = opt_state = layers = None
+        admm_state = opt_state = layers = teacher_state = None
         if resume:
             state = self._load_state()
             model.load_state_dict(state["model_state"])
@@ -257,6 +291,7 @@ class Trainer:
             phase_index, epochs_done, elapsed = state["phase_index"], state["epochs_done"], state["elapsed_s"]
             admm_state, opt_state = state["admm_state"], state["optimizer_state"]
             layers = _layers_from_tensors(state["layers"]) if state["layers"] is not None else None
+            teacher_state = state.get("teacher_state")
             self._log(f"resuming {self.out} at phase {phase_index} epoch {epochs_done}")
         elif cfg.dense_checkpoint is not None:
             try:
@@ -277,9 +312,17 @@ class Trainer:
 
         started = time.time() - elapsed
         epochs_this_call = 0
+        first_pruning_phase = next((i for i, (name, _) in enumerate(phases) if name != "dense"), None)
+        teacher = None
         while phase_index < len(phases):
             phase, phase_epochs = phases[phase_index]
             admm = None
+            if cfg.distill > 0 and phase != "dense" and teacher is None:
+                if teacher_state is None and (phase_index, epochs_done) != (first_pruning_phase, 0):
+                    raise RunError(f"--resume: {self.state_path} lacks the distillation teacher's weights")
+                # At the start of the first pruning phase the model is the dense one.
+                teacher = self._make_teacher(teacher_state if teacher_state is not None else inner.state_dict())
+                self._log(f"distilling from the dense model (alpha {cfg.distill:g}, T {cfg.distill_temperature:g})")
             masks = masks_from_layers(layers) if layers is not None else None
             if epochs_done == 0:
                 opt_state = admm_state = None
@@ -307,7 +350,7 @@ class Trainer:
             while epochs_done < phase_epochs:
                 global_epoch = sum(n for _, n in phases[:phase_index]) + epochs_done
                 record = self._train_epoch(model, inner, optimizer, admm, masks, train_x, train_y, phase, epochs_done,
-                                           global_epoch, base_lr, schedule, total_steps, iters_per_epoch)
+                                           global_epoch, base_lr, schedule, total_steps, iters_per_epoch, teacher)
                 record["test_acc"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
                 record["time_s"] = time.time() - started
                 history.append(record)
@@ -327,6 +370,7 @@ class Trainer:
                     "optimizer_state": optimizer.state_dict() if next_done else None,
                     "admm_state": admm.state_dict() if (admm is not None and next_done) else None,
                     "layers": _layers_to_tensors(layers), "history": history, "extra": extra,
+                    "teacher_state": teacher.state_dict() if teacher is not None else None,
                     "elapsed_s": time.time() - started})
                 epochs_this_call += 1
                 if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and \
@@ -339,6 +383,17 @@ class Trainer:
         return self._finish(model, inner, layers, history, extra, time.time() - started, test_x, test_y)
 
     # ----------------------------------------------------------------------------------------
+    def _make_teacher(self, state_dict) -> nn.Module:
+        """A frozen eval-mode model holding ``state_dict`` (not DDP-wrapped: each rank computes the
+        teacher outputs of its own batches)."""
+        with torch.random.fork_rng(devices=[]):  # building draws random init weights; leave the RNG alone
+            teacher = models.build(self.config.model)
+        teacher.load_state_dict(state_dict)
+        teacher.to(self.device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher
+
     def _new_admm(self, inner, total_updates) -> AdmmPruner:
         cfg = self.config
         return AdmmPruner(inner, cfg.patterns, cfg.connectivity, cfg.exempt_first, cfg.initial_library,
@@ -358,7 +413,7 @@ class Trainer:
         return layers, masks_from_layers(layers)
 
     def _train_epoch(self, model, inner, optimizer, admm, masks, xs, ys, phase, epoch_in_phase, global_epoch,
-                     base_lr, schedule, total_steps, iters_per_epoch) -> dict:
+                     base_lr, schedule, total_steps, iters_per_epoch, teacher=None) -> dict:
         from tqdm import tqdm
 
         cfg = self.config
@@ -376,7 +431,12 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(base_lr, global_step, total_steps, schedule)
             out = model(x)
-            loss = F.cross_entropy(out, y)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_out = teacher(x)
+                loss = distillation_loss(out, teacher_out, y, cfg.distill, cfg.distill_temperature)
+            else:
+                loss = F.cross_entropy(out, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if admm is not None:
@@ -417,6 +477,8 @@ class Trainer:
             "accuracy": final_acc, "dense_accuracy": extra.get("dense_accuracy"),
             "accuracy_after_hard_prune": extra.get("accuracy_after_hard_prune"),
             "compression_3x3": report["compression"], "epochs": epochs,
+            "distill": ({"alpha": cfg.distill, "temperature": cfg.distill_temperature}
+                        if cfg.distill > 0 and cfg.method != "dense" else None),
             "total_epochs": sum(epochs.values()), "wall_time_s": wall, "world_size": self.world,
             "rank_weight_checksums": checksums, "config": dataclasses.asdict(cfg), "command": self.command,
             "train_examples": cfg.train_limit or 60000, "test_examples": len(test_x),
@@ -439,7 +501,8 @@ class Trainer:
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             meta = {k: metrics[k] for k in ("dataset", "method", "num_patterns", "connectivity_target", "accuracy",
-                                           "dense_accuracy", "compression_3x3", "epochs", "exempt_first")}
+                                           "dense_accuracy", "compression_3x3", "epochs", "exempt_first",
+                                           "distill")}
             if layers is None:
                 ckpt.save_model(self.out / "dense.pt", inner, cfg.model, meta)
             else:
