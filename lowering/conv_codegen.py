@@ -117,7 +117,7 @@ class Schedule:
     eliminate_loads: bool = False  # one load per distinct (input row, tap column, vector) of a kernel
     compact_indices: bool = False  # FKW index arrays in the narrowest unsigned integer type
     parallel: bool = False         # filter positions split over threads (lowering/runtime/patsparse_parallel.c)
-    rows_outer: bool = False       # loop order: row blocks outside filters (input rows stay in cache)
+    rows_outer: bool = False       # loop order: output tiles (row block x x-block) outside filters
 
     FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel",
               "rows_outer")
@@ -263,6 +263,27 @@ def _copy_row(b: "_Builder", source: ir.Value, source_prefix: list, source_start
             scf.YieldOp([])
 
 
+def _fill_row(b: "_Builder", target: ir.Value, target_prefix: list, target_start: ir.Value, length: int,
+              vector_type: ir.VectorType) -> None:
+    """target[prefix, target_start + i] = 0 for i < length: whole vectors, then scalars."""
+    if length <= 0:
+        return
+    lanes = vector_type.shape[0]
+    vectorized = length - length % lanes
+    if vectorized:
+        zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
+        loop = scf.ForOp(b.index(0), b.index(vectorized), b.index(lanes))
+        with ir.InsertionPoint(loop.body):
+            vector.StoreOp(zeros, target, target_prefix + [arith.AddIOp(target_start, loop.induction_variable).result])
+            scf.YieldOp([])
+    if vectorized < length:
+        loop = scf.ForOp(b.index(vectorized), b.index(length), b.index(1))
+        with ir.InsertionPoint(loop.body):
+            memref.StoreOp(b.f32(0.0), target, target_prefix + [arith.AddIOp(target_start,
+                                                                                   loop.induction_variable).result])
+            scf.YieldOp([])
+
+
 PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c
 
 
@@ -312,10 +333,15 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     output_type = ir.MemRefType.get([batch, layer.filters, out_h, out_w], f32)
     body_type = ir.FunctionType.get([erased, erased, erased, index, index], [])
     # Work items of the body: (image, filter position) with filters outside, or (image, row
-    # block, filter position) with rows_outer; the last row block holds the rows left over.
+    # block, x-block, filter position) with rows_outer; the last row block holds the rows
+    # left over.
     main_rows = out_h - out_h % rows
     row_blocks = main_rows // rows + (main_rows < out_h)
-    work_blocks = row_blocks if schedule.rows_outer else 1
+    # rows_outer tiles the output in (row block, x-block) outside the filters; only the last
+    # x-block may be partial.
+    x_blocks = -(-out_w // block_width) if schedule.rows_outer else 1
+    full_x_blocks = out_w // block_width
+    work_blocks = row_blocks * x_blocks if schedule.rows_outer else 1
     with module_ip:
         weights_name, weights_type = _global(f"{layer.name}_weights", layer.weights, f32)
         channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels,
@@ -343,20 +369,34 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
             return scf.ForOp(lower, upper, step, list(iter_args))
 
         phased = memref.AllocOp(phased_type, [], [], alignment=64).result
-        linalg.fill(b.f32(0.0), outs=[phased])
+        if stride_w != 1:
+            linalg.fill(b.f32(0.0), outs=[phased])
         batch_loop = for_loop(b.index(0), b.index(batch))
         with ir.InsertionPoint(batch_loop.body):
             n = batch_loop.induction_variable
             channel_loop = for_loop(b.index(0), b.index(channels))
             with ir.InsertionPoint(channel_loop.body):
                 c = channel_loop.induction_variable
+                if stride_w == 1:
+                    # Zero only the padding (top and bottom rows, the columns beside each row):
+                    # on large inputs a fill of the whole buffer costs as much as the copy.
+                    for first, last in ((0, top), (top + height, padded_h)):
+                        if first < last:
+                            pad_loop = for_loop(b.index(first), b.index(last))
+                            with ir.InsertionPoint(pad_loop.body):
+                                _fill_row(b, phased, [n, c, pad_loop.induction_variable, b.index(0)], b.index(0),
+                                          phase_w, vector_type)
+                                scf.YieldOp([])
                 row_loop = for_loop(b.index(0), b.index(height))
                 with ir.InsertionPoint(row_loop.body):
                     r = row_loop.induction_variable
                     padded_row = arith.AddIOp(r, b.index(top)).result
                     if stride_w == 1:
-                        _copy_row(b, input_buffer, [n, c, r], b.index(0), phased, [n, c, padded_row, b.index(0)],
-                                  b.index(left), width, 1, vector_type)
+                        target = [n, c, padded_row, b.index(0)]
+                        _fill_row(b, phased, target, b.index(0), left, vector_type)
+                        _copy_row(b, input_buffer, [n, c, r], b.index(0), phased, target, b.index(left), width, 1,
+                                  vector_type)
+                        _fill_row(b, phased, target, b.index(left + width), phase_w - left - width, vector_type)
                     else:
                         # Column x goes to phase (x + left) % s, index (x + left) / s.
                         for phase in range(stride_w):
@@ -410,8 +450,10 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
             per_image = layer.filters * work_blocks
             n = arith.DivUIOp(item, b.index(per_image)).result
             within = arith.RemUIOp(item, b.index(per_image)).result
-            row_block_index = arith.DivUIOp(within, b.index(layer.filters)).result
+            tile = arith.DivUIOp(within, b.index(layer.filters)).result
             p = arith.RemUIOp(within, b.index(layer.filters)).result
+            row_block_index = arith.DivUIOp(tile, b.index(x_blocks)).result
+            x_block_index = arith.RemUIOp(tile, b.index(x_blocks)).result
             f = load_index(filter_order, p)
             bias = memref.LoadOp(bias_buffer, [f]).result if layer.has_bias else b.f32(0.0)
             bias_vector = vector.BroadcastOp(vector_type, bias).result
@@ -419,47 +461,85 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
             bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
                       for q in range(num_patterns + 1)]
 
+            def accumulate(x0: ir.Value, input_row: ir.Value, block_rows: int) -> list[ir.Value]:
+                """block_rows x R output vectors at column x0 of filter f, through every kernel."""
+                accumulated = [bias_vector] * (accumulators * block_rows)
+                for q, taps in enumerate(layer.patterns):
+                    kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
+                    with ir.InsertionPoint(kernel_loop.body):
+                        k = kernel_loop.induction_variable
+                        accs = list(kernel_loop.inner_iter_args)
+                        c = load_index(kernel_channels, k)
+                        weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
+                        loaded = {}
+                        for t, (dr, dc) in enumerate(taps):
+                            w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
+                            w_vector = vector.BroadcastOp(vector_type, w).result
+                            phase = b.index(dc % stride_w)
+                            for i in range(block_rows):
+                                row_offset = i * stride_h + dr
+                                for j in range(accumulators):
+                                    key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
+                                    if key not in loaded:
+                                        tap_row = arith.AddIOp(input_row, b.index(row_offset)).result
+                                        column = arith.AddIOp(x0, b.index(dc // stride_w + j * lanes)).result
+                                        loaded[key] = vector.LoadOp(vector_type, phased,
+                                                                    [n, c, tap_row, phase, column]).result
+                                    slot = i * accumulators + j
+                                    accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
+                        scf.YieldOp(accs)
+                    accumulated = list(kernel_loop.results)
+                return accumulated
+
+            def to_row_buffer(accumulated: list[ir.Value], x0: ir.Value, block_rows: int) -> None:
+                for i in range(block_rows):
+                    for j in range(accumulators):
+                        column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
+                        vector.StoreOp(accumulated[i * accumulators + j], row_buffer, [b.index(i), column])
+
             def row_block(y0: ir.Value, block_rows: int) -> None:
-                """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators."""
+                """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators; every
+                x-block (filters outside), or the item's x-block (rows_outer)."""
                 input_row = arith.MulIOp(y0, b.index(stride_h)).result
-                block_loop = for_loop(b.index(0), b.index(padded_out_w), b.index(block_width))
-                with ir.InsertionPoint(block_loop.body):
-                    x0 = block_loop.induction_variable
-                    accumulated = [bias_vector] * (accumulators * block_rows)
-                    for q, taps in enumerate(layer.patterns):
-                        kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
-                        with ir.InsertionPoint(kernel_loop.body):
-                            k = kernel_loop.induction_variable
-                            accs = list(kernel_loop.inner_iter_args)
-                            c = load_index(kernel_channels, k)
-                            weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
-                            loaded = {}
-                            for t, (dr, dc) in enumerate(taps):
-                                w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
-                                w_vector = vector.BroadcastOp(vector_type, w).result
-                                phase = b.index(dc % stride_w)
-                                for i in range(block_rows):
-                                    row_offset = i * stride_h + dr
-                                    for j in range(accumulators):
-                                        key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
-                                        if key not in loaded:
-                                            tap_row = arith.AddIOp(input_row, b.index(row_offset)).result
-                                            column = arith.AddIOp(x0, b.index(dc // stride_w + j * lanes)).result
-                                            loaded[key] = vector.LoadOp(vector_type, phased,
-                                                                        [n, c, tap_row, phase, column]).result
-                                        slot = i * accumulators + j
-                                        accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
-                            scf.YieldOp(accs)
-                        accumulated = list(kernel_loop.results)
+                rows_y = [arith.AddIOp(y0, b.index(i)).result if i else y0 for i in range(block_rows)]
+                if not schedule.rows_outer:
+                    block_loop = for_loop(b.index(0), b.index(padded_out_w), b.index(block_width))
+                    with ir.InsertionPoint(block_loop.body):
+                        x0 = block_loop.induction_variable
+                        to_row_buffer(accumulate(x0, input_row, block_rows), x0, block_rows)
+                        scf.YieldOp([])
+                    for i in range(block_rows):
+                        _copy_row(b, row_buffer, [b.index(i)], b.index(0), output_buffer, [n, f, rows_y[i]],
+                                  b.index(0), out_w, 1, vector_type)
+                    return
+                x0 = arith.MulIOp(x_block_index, b.index(block_width)).result
+                accumulated = accumulate(x0, input_row, block_rows)
+
+                def direct() -> None:  # a whole block inside the row: straight to the output
                     for i in range(block_rows):
                         for j in range(accumulators):
                             column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                            vector.StoreOp(accumulated[i * accumulators + j], row_buffer, [b.index(i), column])
-                    scf.YieldOp([])
-                for i in range(block_rows):
-                    y = arith.AddIOp(y0, b.index(i)).result if i else y0
-                    _copy_row(b, row_buffer, [b.index(i)], b.index(0), output_buffer, [n, f, y], b.index(0), out_w,
-                              1, vector_type)
+                            vector.StoreOp(accumulated[i * accumulators + j], output_buffer, [n, f, rows_y[i], column])
+
+                def tail() -> None:  # the last, partial block: through the row buffer
+                    to_row_buffer(accumulated, b.index(0), block_rows)
+                    for i in range(block_rows):
+                        _copy_row(b, row_buffer, [b.index(i)], b.index(0), output_buffer, [n, f, rows_y[i]], x0,
+                                  out_w - full_x_blocks * block_width, 1, vector_type)
+
+                if full_x_blocks == x_blocks:
+                    direct()
+                elif full_x_blocks == 0:
+                    tail()
+                else:
+                    inside = arith.CmpIOp(arith.CmpIPredicate.ult, x_block_index, b.index(full_x_blocks)).result
+                    branch = scf.IfOp(inside, [], has_else=True)
+                    with ir.InsertionPoint(branch.then_block):
+                        direct()
+                        scf.YieldOp([])
+                    with ir.InsertionPoint(branch.else_block):
+                        tail()
+                        scf.YieldOp([])
 
             def leftover_rows() -> None:
                 y_loop = for_loop(b.index(main_rows), b.index(out_h))

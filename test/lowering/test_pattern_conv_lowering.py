@@ -1,6 +1,10 @@
 """convert-patsparse-to-vector and the dense path of the same generator, compiled for the
 host (and AArch64 under qemu) and compared with torch.nn.functional.conv2d."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -99,3 +103,22 @@ def test_aarch64_build_under_qemu_matches_torch(tmp_path, stride, padding):
     artifacts = compile_model(source, tmp_path / "conv", CompileOptions(target="aarch64-linux-gnu"))
     actual = runtime.run_aarch64(artifacts.outputs["runner"], x)
     np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, padding), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,rows_outer", [((1, 1), False), ((1, 1), True), ((2, 2), True)])
+def test_padding_is_zero_in_dirty_memory(tmp_path, stride, rows_outer):
+    """The generated code zeroes only the padding of its input buffer; with glibc filling every
+    allocation with garbage (MALLOC_PERTURB_), the results must not change."""
+    rng = np.random.default_rng(9)
+    weight = pattern_weight(rng, 4, 3, 0.8)
+    x = rng.standard_normal((1, 3, 7, 21)).astype(np.float32)
+    source = tmp_path / "conv.mlir"
+    source.write_text(conv_module(x.shape, weight, None, stride, (2, 1, 1, 2), as_linalg=False))
+    library = compile_model(source, tmp_path / "conv.so", CompileOptions(rows=2, rows_outer=rows_outer))
+    np.save(tmp_path / "x.npy", x)
+    script = ("import numpy as np, sys; from patsparse import runtime; m = runtime.load(sys.argv[1]); "
+              "np.save(sys.argv[3], m(np.load(sys.argv[2])))")
+    subprocess.run([sys.executable, "-c", script, library.outputs["library"], str(tmp_path / "x.npy"),
+                    str(tmp_path / "y.npy")], check=True, env={**os.environ, "MALLOC_PERTURB_": "165"})
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), torch_conv(x, weight, None, stride, (2, 1, 1, 2)),
+                               rtol=1e-4, atol=1e-5)
