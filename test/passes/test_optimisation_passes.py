@@ -1,6 +1,6 @@
 """Random pattern layers through every combination of the optimisation passes (filter reorder,
-load elimination with row blocking, compact FKW indices, a tuned schedule) agree with PyTorch,
-compiled for the host."""
+load elimination with row blocking, compact FKW indices, a tuned schedule with either loop
+order) agree with PyTorch, compiled for the host."""
 
 import json
 import sys
@@ -24,7 +24,8 @@ from test_pattern_conv_lowering import conv_module, pattern_weight, torch_conv  
 @given(channels=st.integers(1, 5), filters=st.integers(1, 9), height=st.integers(3, 11), width=st.integers(3, 30),
        stride=st.sampled_from([(1, 1), (2, 2), (2, 1)]), keep=st.floats(0.1, 1.0), seed=st.integers(0, 10_000),
        reorder=st.booleans(), eliminate_loads=st.booleans(), rows=st.sampled_from([None, 1, 2, 3, 5]),
-       compact=st.booleans(), tuned=st.sampled_from([None, (8, 1, 4), (16, 2, 2), (8, 3, 1)]))
+       compact=st.booleans(),
+       tuned=st.sampled_from([None, (8, 1, 4, False), (16, 2, 2, True), (8, 3, 1, True), (16, 1, 8, True)]))
 def test_every_combination_matches_torch(tmp_path_factory, channels, filters, height, width, stride, keep, seed,
                                          reorder, eliminate_loads, rows, compact, tuned):
     rng = np.random.default_rng(seed)
@@ -38,7 +39,7 @@ def test_every_combination_matches_torch(tmp_path_factory, channels, filters, he
     if tuned:
         layers = model_layers(str(source))
         database = work / "db.json"
-        entry = dict(zip(("vector_width", "max_accumulators", "rows"), tuned))
+        entry = dict(zip(("vector_width", "max_accumulators", "rows", "rows_outer"), tuned))
         database.write_text(json.dumps({"version": 1, "layers": {layer_key(layer, "host"): {"schedule": entry}
                                                                   for layer in layers}}))
     options = CompileOptions(reorder_filters=reorder, eliminate_loads=eliminate_loads, rows=rows,
