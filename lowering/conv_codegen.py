@@ -431,8 +431,15 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         def for_loop(lower, upper, step=one, iter_args=()):
             return scf.ForOp(lower, upper, step, list(iter_args))
 
-        phased, bias_buffer, output_buffer = (_reinterpret(argument, type_) for argument, type_ in
-                                              zip(list(entry.arguments)[:3], (phased_type, bias_type, output_type)))
+        bias_buffer, output_buffer = (_reinterpret(argument, type_) for argument, type_ in
+                                      zip(list(entry.arguments)[1:3], (bias_type, output_type)))
+        # The padded input as one flat array: a tap's load is then (per-kernel base) + a
+        # compile-time constant, which the backend folds into the load's addressing mode.
+        phase_stride = phase_w
+        row_stride = stride_w * phase_w
+        channel_stride = padded_h * row_stride
+        image_stride = channels * channel_stride
+        phased_flat = _reinterpret(entry.arguments[0], ir.MemRefType.get([batch * image_stride], f32))
         begin, end = entry.arguments[3], entry.arguments[4]
         weights = memref.GetGlobalOp(weights_type, weights_name).result
         kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result
@@ -464,27 +471,31 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
             def accumulate(x0: ir.Value, input_row: ir.Value, block_rows: int) -> list[ir.Value]:
                 """block_rows x R output vectors at column x0 of filter f, through every kernel."""
                 accumulated = [bias_vector] * (accumulators * block_rows)
+                # Offset of (image n, channel 0, input row, phase 0, column x0).
+                tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(n, b.index(image_stride)).result,
+                                                      arith.MulIOp(input_row, b.index(row_stride)).result).result,
+                                         x0).result
                 for q, taps in enumerate(layer.patterns):
                     kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
                     with ir.InsertionPoint(kernel_loop.body):
                         k = kernel_loop.induction_variable
                         accs = list(kernel_loop.inner_iter_args)
                         c = load_index(kernel_channels, k)
+                        kernel_base = arith.AddIOp(arith.MulIOp(c, b.index(channel_stride)).result, tile_base).result
                         weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
                         loaded = {}
                         for t, (dr, dc) in enumerate(taps):
                             w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
                             w_vector = vector.BroadcastOp(vector_type, w).result
-                            phase = b.index(dc % stride_w)
                             for i in range(block_rows):
                                 row_offset = i * stride_h + dr
                                 for j in range(accumulators):
                                     key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
                                     if key not in loaded:
-                                        tap_row = arith.AddIOp(input_row, b.index(row_offset)).result
-                                        column = arith.AddIOp(x0, b.index(dc // stride_w + j * lanes)).result
-                                        loaded[key] = vector.LoadOp(vector_type, phased,
-                                                                    [n, c, tap_row, phase, column]).result
+                                        offset = (row_offset * row_stride + (dc % stride_w) * phase_stride
+                                                  + dc // stride_w + j * lanes)
+                                        position = arith.AddIOp(kernel_base, b.index(offset)).result
+                                        loaded[key] = vector.LoadOp(vector_type, phased_flat, [position]).result
                                     slot = i * accumulators + j
                                     accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
                         scf.YieldOp(accs)
