@@ -2,30 +2,39 @@
 
 A pattern convolution is a set of kernels, each reading one input channel through the
 taps of one pattern; a dense KHxKW convolution is the same thing with one pattern that
-has every tap. One generator therefore serves both: it emits a function over memrefs
+has every tap. One generator therefore serves both. It emits two functions:
 
     func.func private @<name>(%input: memref<NxCxHxWxf32>, [%bias: memref<Fxf32>,]
                               %output: memref<NxFxHoxWoxf32>)
+        copies the input into a zero-padded, stride-phased buffer, then runs the work items
+        [0, count) through @<name>_body, directly or via patsparse_parallel_for (threads);
+    func.func private @<name>_body(%padded, %bias, %output: memref<1xf32>, %begin, %end: index)
+        computes work items begin..end-1 (buffers type-erased so one runtime entry serves
+        every layer).
 
-that computes, a row of output pixels at a time, R vectors of V lanes along the width:
+A work item is (image, filter position), or with `rows_outer` (image, row block, x-block,
+filter position). For each, `rows` x R accumulators of V lanes stay in registers:
 
-    for n, for position p (filter f = filter_order[p]), for output row y, for x-block:
-      acc[0..R) = broadcast(bias[f])
-      for each pattern q (unrolled: its taps are constants)
-        for kernel k in segment (p, q):                  # scf.for, accumulators as iter_args
-          c = kernel_channels[k]
-          for each tap (dr, dc) of q, t-th weight w = weights[k*T + t]:   # unrolled
-            for j < R: acc[j] = fma(broadcast(w), load(in[c, y*sh + dr, x0 + j*V + dc]), acc[j])
-      store acc to the row, copy the row's Wo valid pixels to the output
+    f = filter_order[p]; acc[i][j] = broadcast(bias[f])
+    for each pattern q (unrolled: its taps are constants)
+      for kernel k in segment (p, q):                  # scf.for, accumulators as iter_args
+        base = kernel_channels[k] * channel_stride + tile offset
+        for each tap (dr, dc) of q, weight w = weights[k*T + t]:         # unrolled
+          for i < rows, j < R: acc[i][j] = fma(broadcast(w), load(padded[base + CONST]), acc[i][j])
+    store the accumulators (straight to the output, or through a row buffer for partial blocks)
 
 Rationale:
-- The input is first copied into a zero-padded buffer whose width is split into `sw` phases
-  (column i*sw + c goes to phase c, index i). Every tap then reads contiguous vectors at
-  a constant offset for any stride, and all loads are in bounds (no masks).
+- The padded buffer splits the width into `sw` phases (column i*sw + c goes to phase c,
+  index i). Every tap then reads contiguous vectors at a constant offset for any stride,
+  and all loads are in bounds (no masks). Only the padding is zeroed.
+- Loads index the padded buffer as one flat array: per kernel one multiply, per load a
+  compile-time constant that the backend folds into the addressing mode.
 - Kernels are grouped by pattern inside each filter so tap offsets are compile-time
   constants; the weights are stored in exactly the order the loop reads them.
 - FKW arrays become private memref.globals, so the code is independent of bufferization;
   the caller passes buffers.
+- The schedule (vector width, R, rows, loop order, load elimination, index width) is a
+  parameter: the optimisation passes and the tuner choose it per layer (docs/optimisations.md).
 """
 
 from __future__ import annotations
