@@ -115,6 +115,11 @@ class ConvLayer:
                    weights=np.ascontiguousarray(weight, np.float32).reshape(-1), has_bias=has_bias)
 
 
+# Accumulators one register block may hold: 32 vector registers on AVX-512 and AArch64 NEON,
+# a few left for the loaded inputs and broadcast weights.
+MAX_BLOCK_ACCUMULATORS = 32 - 6
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How the generated loops are shaped: set per layer by the optimisation passes and the tuner
@@ -136,6 +141,10 @@ class Schedule:
         vectors = -(-out_width // self.vector_width)
         blocks = -(-vectors // self.max_accumulators)
         return -(-vectors // blocks), blocks
+
+    def rows_that_fit(self, out_width: int, wanted: int) -> int:
+        """At most `wanted` rows per block, fewer where rows x R would spill registers."""
+        return max(1, min(wanted, MAX_BLOCK_ACCUMULATORS // self.blocking(out_width)[0]))
 
     def with_attribute(self, attribute: ir.Attribute | None) -> "Schedule":
         """This schedule with the entries of a `patsparse.schedule` dictionary attribute applied."""

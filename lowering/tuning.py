@@ -36,11 +36,9 @@ from patsparse import toolchain
 from patsparse.dialect import make_context
 
 from . import targets
-from .conv_codegen import ConvLayer, Schedule, build_conv_function, code_stats
+from .conv_codegen import MAX_BLOCK_ACCUMULATORS, ConvLayer, Schedule, build_conv_function, code_stats
 from .dense import DENSE_PIPELINE
 
-REGISTERS = 32          # vector registers on AVX-512 and AArch64 NEON
-SPARE_REGISTERS = 6     # loaded inputs and broadcast weights live beside the accumulators
 DATABASE_VERSION = 1
 LARGE_INPUT_BYTES = 256 * 1024
 TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer")
@@ -71,7 +69,7 @@ def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Sche
         vectors = -(-out_w // width)
         for accumulators in sorted({a for a in (1, 2, 3, 4, 6, 8) if a <= vectors} | {min(vectors, 8)}):
             for rows in (1, 2, 4, 8):
-                if rows > out_h or rows * accumulators > REGISTERS - SPARE_REGISTERS:
+                if rows > out_h or rows * accumulators > MAX_BLOCK_ACCUMULATORS:
                     continue
                 for rows_outer in orders:
                     schedule = dataclasses.replace(base, vector_width=width, max_accumulators=accumulators,

@@ -37,7 +37,8 @@ class EliminateRedundantLoadsPass(PatsparsePass):
     body, so the effect at run time comes from the row blocking that creates the shared
     addresses; doing the elimination in the IR makes the count a property of the generated
     code that tests can check, and keeps it independent of the backend. A `rows` already set
-    on an op (by the tuner) is kept.
+    on an op (by the tuner) is kept; otherwise `rows` is capped so that rows x R accumulators
+    fit the register file (R: vectors per row for the layer's width).
     """
 
     flag = "patsparse-eliminate-redundant-loads"
@@ -45,6 +46,8 @@ class EliminateRedundantLoadsPass(PatsparsePass):
 
     rows: int = option(4, "output rows per register block (the loads they share are eliminated)")
     report: bool = option(False, "print loads per FMA before and after, per layer, to stderr")
+    vector_width: int = option(16, "f32 lanes the lowering will use (as convert-patsparse-to-vector's)")
+    accumulators: int = option(8, "vectors per row the lowering will use (as convert-patsparse-to-vector's)")
 
     def run(self, module: ir.Operation) -> None:
         if self.rows < 1:
@@ -57,11 +60,13 @@ class EliminateRedundantLoadsPass(PatsparsePass):
                                        conv.padding, conv.bias is not None)
             existing = op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None
             try:
-                old = Schedule().with_attribute(existing)
+                old = Schedule(vector_width=self.vector_width,
+                               max_accumulators=self.accumulators).with_attribute(existing)
             except ValueError as error:
                 raise PassFailure(str(error), op.location) from None
             entries = {entry.name: entry.attr for entry in ir.DictAttr(existing)} if existing is not None else {}
-            rows = old.rows if "rows" in entries else self.rows
+            # A tuned rows count is kept; the default is capped where rows x R would spill registers.
+            rows = old.rows if "rows" in entries else old.rows_that_fit(layer.output_hw[1], self.rows)
             new = dataclasses.replace(old, rows=rows, eliminate_loads=True)
             entries["rows"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), rows)
             entries["eliminate_loads"] = ir.BoolAttr.get(True)

@@ -12,7 +12,8 @@ from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.lowering.conv_codegen import Schedule
 from patsparse.lowering.pipeline import CompileOptions
-from patsparse.lowering.tuning import REGISTERS, SPARE_REGISTERS, TuningDatabase, candidates, layer_key, tune_layer
+from patsparse.lowering.conv_codegen import MAX_BLOCK_ACCUMULATORS
+from patsparse.lowering.tuning import TuningDatabase, candidates, layer_key, tune_layer
 
 from patsparse.tune import model_layers
 
@@ -38,7 +39,7 @@ def test_grid_starts_with_the_default_and_fits_the_register_file(layer_and_model
     base = Schedule(vector_width=16)
     grid = candidates(layer, base, [8, 16])
     assert grid[0] == base and len(grid) == len(set(grid)) > 5
-    assert all(s.rows * s.max_accumulators <= REGISTERS - SPARE_REGISTERS for s in grid[1:])
+    assert all(s.rows * s.max_accumulators <= MAX_BLOCK_ACCUMULATORS for s in grid[1:])
     assert all(s.rows <= 12 and s.vector_width in (8, 16) for s in grid)
 
 
