@@ -41,6 +41,7 @@ from common import (REPO, count_macs, machine_line, measured_peak_gflops, median
 CONFIGS = ["base", "+reorder", "+loads", "+compact", "+tuning"]
 MODELS = ["vgg16", "resnet18", "vgg16_cifar", "resnet18_cifar"]
 THREADS = (1, 2)
+NOTES = "<!-- notes: kept when bench/ablation.py rewrites this file -->"
 
 
 def compile_options(config: str, tuning_db: str | None):
@@ -264,6 +265,8 @@ def main() -> int:
     out = Path(args.out)
     plot(results, out.with_suffix(".png"))
     text = report(results, peaks, args.runs, sys.argv[1:])
+    if out.exists() and NOTES in out.read_text():  # hand-written reading notes survive a rerun
+        text += "\n" + out.read_text()[out.read_text().index(NOTES):].rstrip("\n")
     temporary = out.with_name(f".{out.name}.tmp")
     temporary.write_text(text + "\n")
     temporary.replace(out)
