@@ -177,7 +177,7 @@ def plot(results: list[dict], path: Path) -> None:
         row[0].set_xticks(positions + 0.4 - width / 2, [lay["layer"].replace("patsparse_conv_", "conv")
                                                          for lay in layers], rotation=60, fontsize=7)
         row[0].set_ylabel("ms (1 thread)")
-        row[0].set_title(f"{result['name']}: pattern convolutions, per layer")
+        row[0].set_title(f"{result['name']}: convolutions per layer (3x3 pattern layers; ResNet also its dense stem and 1x1 shortcuts)")
         row[0].legend(fontsize=7)
         labels = CONFIGS + ["onnxruntime", "pytorch"]
         for threads, offset in zip(THREADS, (-0.2, 0.2)):
@@ -211,7 +211,7 @@ def report(results: list[dict], peaks: dict, runs: int, argv: list[str]) -> str:
             lines.append(f"| {threads} | " + " | ".join(f"{result['whole'][c][threads]:.2f}" for c in CONFIGS)
                          + f" | {result['ort'][threads]:.2f} | {result['eager'][threads]:.2f} | {dense / best:.2f}x"
                          f" | {gflops:.1f} ({100 * gflops / peaks[threads]:.0f}% of peak) |")
-        lines += ["", "Pattern convolutions, per layer, 1 thread (ms; effective GFLOP/s and % of the 1-thread peak "
+        lines += ["", "Convolutions (3x3 pattern layers; for ResNet-18 also the dense 7x7 stem and 1x1 shortcuts), per layer, 1 thread (ms; effective GFLOP/s and % of the 1-thread peak "
                   "for +tuning; last column: +tuning at 2 threads):", "",
                   "| layer | input | filters | GMAC | " + " | ".join(CONFIGS) + " | +tuning GFLOP/s | % peak | "
                   "2 threads ms |", "|---" * (len(CONFIGS) + 7) + "|"]
