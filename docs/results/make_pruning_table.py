@@ -37,7 +37,7 @@ NOTES = {
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
 ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_c8",
-         "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd"]
+         "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd", "admm_p8_c8_kd_long"]
 # Runs whose plots are copied into plots/.
 PLOTTED = ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd", "admm_p8_c8_kd")
 
