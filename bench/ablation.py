@@ -127,8 +127,10 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
             library = build_candidates(parallel, None, work / f"t{threads}")
             times[threads] = measure(layer, library, len(variants), runs=max(5, runs // 3), threads=threads)
         macs = layer.weights.size * layer.output_hw[0] * layer.output_hw[1]  # one MAC per stored weight and pixel
+        pattern = layer.kernel_hw == (3, 3) and layer.taps_per_kernel == 4
         layer_rows.append({"layer": layer.name, "input": "x".join(map(str, layer.input_shape[1:])),
-                           "filters": layer.filters, "gmacs": macs / 1e9, "times": times})
+                           "filters": layer.filters, "gmacs": macs / 1e9, "times": times, "pattern": pattern,
+                           "kernel": "x".join(map(str, layer.kernel_hw))})
         log(f"  {layer.name}: " + ", ".join(f"{c} {times[1][i] * 1e3:.3f}" for i, c in enumerate(CONFIGS)) + " ms")
 
     storage = storage_bytes(plain)
@@ -211,24 +213,29 @@ def report(results: list[dict], peaks: dict, runs: int, argv: list[str]) -> str:
             lines.append(f"| {threads} | " + " | ".join(f"{result['whole'][c][threads]:.2f}" for c in CONFIGS)
                          + f" | {result['ort'][threads]:.2f} | {result['eager'][threads]:.2f} | {dense / best:.2f}x"
                          f" | {gflops:.1f} ({100 * gflops / peaks[threads]:.0f}% of peak) |")
-        lines += ["", "Convolutions (3x3 pattern layers; for ResNet-18 also the dense 7x7 stem and 1x1 shortcuts), per layer, 1 thread (ms; effective GFLOP/s and % of the 1-thread peak "
-                  "for +tuning; last column: +tuning at 2 threads):", "",
+        lines += ["", "Convolutions, per layer, 1 thread (ms; effective GFLOP/s and % of the 1-thread peak "
+                  "for +tuning; last column: +tuning at 2 threads). Dense layers (ResNet-18's 7x7 stem and 1x1 "
+                  "shortcuts) are marked; the target row sums the pattern 3x3 layers only:", "",
                   "| layer | input | filters | GMAC | " + " | ".join(CONFIGS) + " | +tuning GFLOP/s | % peak | "
                   "2 threads ms |", "|---" * (len(CONFIGS) + 7) + "|"]
-        total = {c: 0.0 for c in CONFIGS}
         for layer in result["layers"]:
             t1 = layer["times"][1]
-            for index, config in enumerate(CONFIGS):
-                total[config] += t1[index]
             gflops = 2 * layer["gmacs"] / t1[-1]
-            lines.append(f"| {layer['layer']} | {layer['input']} | {layer['filters']} | {layer['gmacs']:.3f} | "
+            label = layer["layer"] if layer.get("pattern", True) else f"{layer['layer']} (dense {layer['kernel']})"
+            lines.append(f"| {label} | {layer['input']} | {layer['filters']} | {layer['gmacs']:.3f} | "
                          + " | ".join(f"{t * 1e3:.3f}" for t in t1)
                          + f" | {gflops:.1f} | {100 * gflops / peaks[1]:.0f}% | {layer['times'][2][-1] * 1e3:.3f} |")
+        groups = [("all pattern 3x3 layers", [r for r in result["layers"] if r.get("pattern", True)])]
+        if len(groups[0][1]) < len(result["layers"]):
+            groups.append(("all convolutions", result["layers"]))
+        for label, rows in groups:
+            total = [sum(r["times"][1][i] for r in rows) for i in range(len(CONFIGS))]
+            total_2 = sum(r["times"][2][-1] for r in rows)
+            gmacs = sum(r["gmacs"] for r in rows)
+            gflops = 2 * gmacs / total[-1]
+            lines.append(f"| **{label}** | | | {gmacs:.3f} | " + " | ".join(f"{t * 1e3:.3f}" for t in total)
+                         + f" | {gflops:.1f} | **{100 * gflops / peaks[1]:.0f}%** | {total_2 * 1e3:.3f} |")
         storage = result["storage"]
-        gmacs = sum(layer["gmacs"] for layer in result["layers"])
-        gflops = 2 * gmacs / total["+tuning"]
-        lines.append(f"| all | | | {gmacs:.3f} | " + " | ".join(f"{total[c] * 1e3:.3f}" for c in CONFIGS)
-                     + f" | {gflops:.1f} | {100 * gflops / peaks[1]:.0f}% | |")
         lines += ["", "Weights of the pattern layers (MB): "
                   + ", ".join(f"{label} {storage[key] / 1e6:.2f}" for key, label in
                               (("dense", "dense"), ("csr", "CSR"), ("fkw_i32", "FKW with i32 indices"),

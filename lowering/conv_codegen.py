@@ -198,7 +198,7 @@ def code_stats(layer: "ConvLayer", schedule: Schedule) -> CodeStats:
     main_rows = out_h - out_h % rows
     kernels = np.diff(layer.segments, axis=1).sum(axis=0) if layer.segments.size else np.zeros(len(layer.patterns))
     stats = CodeStats()
-    for block_rows, repeats in ((rows, main_rows // rows), (1, out_h - main_rows)):
+    for block_rows, repeats in ((rows, main_rows // rows), (out_h - main_rows, int(main_rows < out_h))):
         for q, taps in enumerate(layer.patterns):
             keys = {load_key(t, tap, i, j, layer.strides[0], schedule.eliminate_loads)
                     for t, tap in enumerate(taps) for i in range(block_rows) for j in range(accumulators)}
@@ -570,11 +570,8 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                         tail()
                         scf.YieldOp([])
 
-            def leftover_rows() -> None:
-                y_loop = for_loop(b.index(main_rows), b.index(out_h))
-                with ir.InsertionPoint(y_loop.body):
-                    row_block(y_loop.induction_variable, 1)
-                    scf.YieldOp([])
+            def leftover_rows() -> None:  # the rows left over: one shorter block
+                row_block(b.index(main_rows), out_h - main_rows)
 
             if schedule.rows_outer:
                 y0 = arith.MulIOp(row_block_index, b.index(rows)).result

@@ -113,6 +113,9 @@ DENSE_PIPELINE = ",".join([
     "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true}",
     "convert-cf-to-llvm", "convert-index-to-llvm", "reconcile-unrealized-casts",
 ])
+# The same, for code linked with the PatSparse runtime: buffers come from its allocator
+# (lowering/runtime/patsparse_alloc.c), which reuses large blocks across inferences.
+RUNTIME_PIPELINE = DENSE_PIPELINE.replace("finalize-memref-to-llvm", "finalize-memref-to-llvm{use-generic-functions}")
 
 # Ops the transform script generalizes, tiles and vectorizes (after the Python rewrites).
 _SCHEDULED_OPS = {
@@ -267,7 +270,7 @@ def _rewrite_pooling(op: ir.Operation) -> bool:
     return True
 
 
-def _is_default_matmul(op: ir.Operation) -> bool:
+def is_default_matmul(op: ir.Operation) -> bool:
     if "indexing_maps" not in op.attributes:
         return True
     default = ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in _default_matmul_maps()])
@@ -284,7 +287,7 @@ def _rewrite_matmul_transposed_rhs(op: ir.Operation) -> bool:
     """`matmul(x, transpose(W, [1, 0]))` -> one generic reading W as `(m, n, k) -> (n, k)`."""
     if len(op.operands) != 3 or not all(_is_f32_tensor(v) for v in op.operands):
         return False
-    if not _is_default_matmul(op) or "cast" in op.attributes:
+    if not is_default_matmul(op) or "cast" in op.attributes:
         return False
     lhs, rhs, init = op.operands
     transpose = _owner_op(rhs)

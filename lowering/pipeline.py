@@ -5,8 +5,10 @@
     patsparse-apply-tuning{db}             (tuning_db)
     patsparse-eliminate-redundant-loads    (eliminate_loads)
     convert-patsparse-to-vector{dense-convolutions}   every constant-weight convolution
+    convert-linear-to-vector               fully connected layers (nn.Linear)
     schedule_dense_ops                     tile + vectorize the other linalg ops (lowering/dense.py)
-    DENSE_PIPELINE                         bufferize, out-params, deallocation, to LLVM
+    RUNTIME_PIPELINE                       bufferize, out-params, deallocation, to LLVM
+                                           (buffers from the runtime's allocator)
 
 The entry function becomes `void forward(float *input, float *output)` (bare pointers,
 the result written through an out-parameter), the C ABI the runtime and runner use.
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 
 from mlir import ir, passmanager
 
+from patsparse.lowering.convert_linear_to_vector import ConvertLinearToVectorPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
-from patsparse.lowering.dense import DENSE_PIPELINE, schedule_dense_ops
+from patsparse.lowering.dense import RUNTIME_PIPELINE, schedule_dense_ops
 from patsparse.passes.apply_tuning import ApplyTuningPass
 from patsparse.passes.detect_patterns import DetectPatternsPass
 from patsparse.passes.eliminate_redundant_loads import EliminateRedundantLoadsPass
@@ -88,12 +91,14 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
                                  compact_indices=options.compact_indices, parallel=True,
                                  rows_outer=options.rows_outer,
                                  dense_convolutions=True).add_to(manager)
+    ConvertLinearToVectorPass(vector_width=options.resolved_vector_width(), parallel=True).add_to(manager)
     manager.run(module.operation)
     schedule_dense_ops(module, options.resolved_vector_width())
 
 
 def lower_to_llvm_dialect(module: ir.Module) -> None:
-    """Bufferize, deallocate and lower to LLVM: the dense schedule's pipeline (lowering/dense.py)."""
+    """Bufferize, deallocate and lower to LLVM: the dense schedule's pipeline (lowering/dense.py),
+    with buffers from the runtime's allocator."""
     manager = passmanager.PassManager("builtin.module")
-    manager.add(DENSE_PIPELINE)
+    manager.add(RUNTIME_PIPELINE)
     manager.run(module.operation)

@@ -13,10 +13,11 @@ from .external_weights import externalize_constants, weights_assembly
 RUNTIME_DIR = Path(__file__).with_name("runtime")
 RUNTIME_SOURCE = RUNTIME_DIR / "patsparse_runtime.c"
 PARALLEL_SOURCE = RUNTIME_DIR / "patsparse_parallel.c"
-RUNTIME_SOURCES = [RUNTIME_SOURCE, PARALLEL_SOURCE]
+ALLOC_SOURCE = RUNTIME_DIR / "patsparse_alloc.c"
+RUNTIME_SOURCES = [RUNTIME_SOURCE, PARALLEL_SOURCE, ALLOC_SOURCE]
 RUNNER_SOURCE = RUNTIME_DIR / "runner.c"
 # Exported beside the entry: the thread count can be changed at run time (patsparse.runtime).
-RUNTIME_EXPORTS = ["patsparse_set_threads", "patsparse_get_threads"]
+RUNTIME_EXPORTS = ["patsparse_set_threads", "patsparse_get_threads", "patsparse_release_buffers"]
 
 
 def runtime_flags(threads: int) -> list[str]:

@@ -37,7 +37,7 @@ from patsparse.dialect import make_context
 
 from . import targets
 from .conv_codegen import MAX_BLOCK_ACCUMULATORS, ConvLayer, Schedule, build_conv_function, code_stats
-from .dense import DENSE_PIPELINE
+from .dense import RUNTIME_PIPELINE
 
 DATABASE_VERSION = 1
 LARGE_INPUT_BYTES = 256 * 1024
@@ -68,7 +68,10 @@ def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Sche
     for width in widths:
         vectors = -(-out_w // width)
         for accumulators in sorted({a for a in (1, 2, 3, 4, 6, 8) if a <= vectors} | {min(vectors, 8)}):
-            for rows in (1, 2, 4, 8):
+            # Divisors of the height leave no rows over (a leftover row runs alone, at a
+            # fraction of the block's reuse): 7 and 14 matter for 7x7 and 14x14 outputs.
+            row_options = sorted({1, 2, 4, 8} | {d for d in range(1, min(out_h, 16) + 1) if out_h % d == 0})
+            for rows in row_options:
                 if rows > out_h or rows * accumulators > MAX_BLOCK_ACCUMULATORS:
                     continue
                 for rows_outer in orders:
@@ -111,7 +114,7 @@ def build_candidates(layer: ConvLayer | list[tuple[ConvLayer, Schedule]], schedu
     with make_context(), ir.Location.unknown():
         module = _candidate_module(variants)
         manager = passmanager.PassManager("builtin.module")
-        manager.add(DENSE_PIPELINE)
+        manager.add(RUNTIME_PIPELINE)
         manager.run(module.operation)
         if target != "host":
             targets.write_bytecode(module, work / "candidates.mlirbc")

@@ -110,7 +110,8 @@ def erase_if_dead(op: ir.Operation | None) -> None:
             erase_if_dead(defining)
 
 
-_SIDE_EFFECT_FREE = {"arith.constant", "tensor.empty", "tensor.pad", "linalg.fill", "linalg.broadcast"}
+_SIDE_EFFECT_FREE = {"arith.constant", "tensor.empty", "tensor.pad", "linalg.fill", "linalg.broadcast",
+                     "linalg.transpose"}
 
 
 def int_array(attribute: ir.Attribute | None, default: list[int]) -> list[int]:

@@ -10,6 +10,7 @@ from .expand_to_linalg import ExpandToLinalgPass
 from .reorder_filters import ReorderFiltersPass
 from .report import ReportPass
 from .verify import VerifyPass
+from patsparse.lowering.convert_linear_to_vector import ConvertLinearToVectorPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
 
 PASSES: dict[str, type[PatsparsePass]] = {
@@ -22,6 +23,7 @@ PASSES: dict[str, type[PatsparsePass]] = {
         ExpandToLinalgPass,
         ReportPass,
         ConvertPatsparseToVectorPass,
+        ConvertLinearToVectorPass,
     )
 }
 

@@ -146,7 +146,9 @@ def render(data: dict) -> str:
             delta = "" if dense is None or name == "dense" else f"{r['accuracy'] - dense['accuracy']:+.2f}"
             target = "-" if r["method"] == "dense" else (
                 f"{r['connectivity_target']:g}x" if r.get("connectivity_target") else "patterns only")
-            cmd = r.get("command", "")
+            # A run continued with --resume ends exactly as an uninterrupted one: show the command
+            # that reproduces it from scratch.
+            cmd = r.get("command", "").replace(" --resume", "")
             if name == "dense" and "--out runs/" not in cmd:
                 cmd += "  (run from runs/table)"
             out.append(f"| {name} | {_method(r)} | {r.get('num_patterns') or '-'} | {target} | "

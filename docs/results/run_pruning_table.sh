@@ -56,4 +56,5 @@ if [ "${1:-}" = c ]; then
     prune vgg_small admm_p8_kd --patterns 8 --distill 0.7 --admm-epochs 3 --retrain-epochs 8
     prune vgg_small admm_p8_c8_kd --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 5 --retrain-epochs 10
     prune vgg_small admm_p8_c8_kd_long --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
+    prune vgg_small admm_p8_c8_kd_xl --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 24
 fi

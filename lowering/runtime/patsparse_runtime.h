@@ -21,6 +21,13 @@ void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, flo
 void patsparse_set_threads(int threads);
 int patsparse_get_threads(void);
 
+// Buffers of generated code (patsparse_alloc.c): large blocks are reused across inferences;
+// patsparse_release_buffers() frees the ones kept.
+#include <stddef.h>
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void _mlir_memref_to_llvm_free(void *pointer);
+void patsparse_release_buffers(void);
+
 #ifdef __cplusplus
 }
 #endif

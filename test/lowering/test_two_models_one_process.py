@@ -13,11 +13,11 @@ from patsparse.lowering.pipeline import CompileOptions
 from test_pattern_conv_lowering import conv_module, pattern_weight
 
 
-def test_only_the_entry_and_the_thread_count_are_exported(tmp_path):
+def test_only_the_entry_and_the_runtime_controls_are_exported(tmp_path):
     weight = pattern_weight(np.random.default_rng(3), 4, 3, 0.7)
     source = tmp_path / "conv.mlir"
     source.write_text(conv_module((1, 3, 8, 8), weight, None, (1, 1), (1, 1, 1, 1), as_linalg=False))
     library = compile_model(source, tmp_path / "conv.so", CompileOptions()).outputs["library"]
     symbols = subprocess.run(["nm", "-D", "--defined-only", library], capture_output=True, text=True, check=True)
     exported = sorted(line.split()[-1] for line in symbols.stdout.splitlines())
-    assert exported == ["forward", "patsparse_get_threads", "patsparse_set_threads"]
+    assert exported == ["forward", "patsparse_get_threads", "patsparse_release_buffers", "patsparse_set_threads"]

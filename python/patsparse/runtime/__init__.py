@@ -66,6 +66,7 @@ class CompiledModel:
         self.output_shape = self.metadata["output_shape"]
         self._set_threads = getattr(self.library, "patsparse_set_threads", None)
         self._get_threads = getattr(self.library, "patsparse_get_threads", None)
+        self._release_buffers = getattr(self.library, "patsparse_release_buffers", None)
 
     @property
     def threads(self) -> int:
@@ -79,6 +80,12 @@ class CompiledModel:
         if self._set_threads is None:
             raise ModelRuntimeError(f"{self.path}: built without the thread runtime; recompile it")
         self._set_threads(threads)
+
+    def release_buffers(self) -> None:
+        """Free the activation buffers the model keeps between calls (lowering/runtime/patsparse_alloc.c);
+        the next call allocates them again."""
+        if self._release_buffers is not None:
+            self._release_buffers()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = _check_input(x, self.input_shape)
