@@ -37,6 +37,27 @@ def measured_peak_gflops(vector_width: int, repeats: int = 3) -> float:
     return max(runs)
 
 
+def measured_bandwidth_gbs(megabytes: int = 512, repeats: int = 3) -> float:
+    """Single-thread memory read bandwidth: a dot product of two float32 arrays too large for any
+    cache (numpy's BLAS sdot streams both), best of `repeats`, in GB/s."""
+    count = megabytes * (1 << 20) // 8
+    a = np.ones(count, np.float32)
+    b = np.ones(count, np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.dot(a, b)
+        best = min(best, time.perf_counter() - start)
+    return (a.nbytes + b.nbytes) / best / 1e9
+
+
+def linear_weight_bytes(model) -> int:
+    """Bytes of the fully connected weights: at batch 1 each is read once per inference."""
+    from torch import nn
+
+    return sum(4 * m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+
+
 def machine_line() -> str:
     try:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
