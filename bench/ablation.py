@@ -54,7 +54,7 @@ def compile_options(config: str, tuning_db: str | None):
 
 def layer_schedules(layer_plain, layer_reordered, tuned, base):
     """(layer, schedule) of every configuration for one convolution (as the passes set them)."""
-    loads = dataclasses.replace(base, rows=base.rows_that_fit(layer_plain.output_hw[1], 4), eliminate_loads=True)
+    loads = dataclasses.replace(base, rows=base.automatic_rows(layer_plain.output_hw), eliminate_loads=True)
     compact = dataclasses.replace(loads, compact_indices=True)
     tuned_schedule = compact if tuned is None else dataclasses.replace(
         compact, vector_width=tuned.vector_width, max_accumulators=tuned.max_accumulators, rows=tuned.rows)

@@ -146,6 +146,17 @@ class Schedule:
         """At most `wanted` rows per block, fewer where rows x R would spill registers."""
         return max(1, min(wanted, MAX_BLOCK_ACCUMULATORS // self.blocking(out_width)[0]))
 
+    def automatic_rows(self, output_hw: tuple[int, int], wanted: int = 4) -> int:
+        """About `wanted` rows per block, within the registers, preferring a divisor of the output
+        height up to twice `wanted`: the rows left over form a shorter block with less reuse
+        (7x7 outputs: one block of 7 rather than 4 + 3)."""
+        out_h, out_w = output_hw
+        registers = MAX_BLOCK_ACCUMULATORS // self.blocking(out_w)[0]
+        fit = self.rows_that_fit(out_w, wanted)
+        limit = max(1, min(registers, 2 * wanted, out_h))
+        divisor = max(d for d in range(1, limit + 1) if out_h % d == 0)
+        return divisor if 2 * divisor >= fit else fit
+
     def with_attribute(self, attribute: ir.Attribute | None) -> "Schedule":
         """This schedule with the entries of a `patsparse.schedule` dictionary attribute applied."""
         if attribute is None:

@@ -52,7 +52,7 @@ class CompileOptions:
     vector_width: int | None = None
     accumulators: int = 8
     cpu: str | None = None         # llc -mcpu; default: native (host), cortex-a76 (aarch64)
-    rows: int | None = None        # output rows per register block (default 1; 4 with eliminate_loads)
+    rows: int | None = None        # output rows per register block (default 1; automatic, about 4, with eliminate_loads)
     rows_outer: bool = False       # loop order: row blocks outside filters
     reorder_filters: bool = False  # patsparse-reorder-filters
     eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
@@ -84,7 +84,7 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
     if options.tuning_db:
         ApplyTuningPass(db=options.tuning_db, target=options.target).add_to(manager)
     if options.eliminate_loads:
-        EliminateRedundantLoadsPass(rows=options.rows or 4, vector_width=options.resolved_vector_width(),
+        EliminateRedundantLoadsPass(rows=options.rows or 0, vector_width=options.resolved_vector_width(),
                                     accumulators=options.accumulators).add_to(manager)
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
                                  accumulators=options.accumulators, rows=options.rows or 1,

@@ -38,20 +38,23 @@ class EliminateRedundantLoadsPass(PatsparsePass):
     addresses; doing the elimination in the IR makes the count a property of the generated
     code that tests can check, and keeps it independent of the backend. A `rows` already set
     on an op (by the tuner) is kept; otherwise `rows` is capped so that rows x R accumulators
-    fit the register file (R: vectors per row for the layer's width).
+    fit the register file (R: vectors per row for the layer's width). `rows=0` (the default)
+    chooses about 4, preferring a divisor of the output height up to 8 (a 7x7 output gets one
+    block of 7 rows, not 4 + 3).
     """
 
     flag = "patsparse-eliminate-redundant-loads"
     summary = "Share input loads between the taps and output rows of each pattern kernel"
 
-    rows: int = option(4, "output rows per register block (the loads they share are eliminated)")
+    rows: int = option(0, "output rows per register block (the loads they share are eliminated); 0: about 4, "
+                          "preferring a divisor of the output height")
     report: bool = option(False, "print loads per FMA before and after, per layer, to stderr")
     vector_width: int = option(16, "f32 lanes the lowering will use (as convert-patsparse-to-vector's)")
     accumulators: int = option(8, "vectors per row the lowering will use (as convert-patsparse-to-vector's)")
 
     def run(self, module: ir.Operation) -> None:
-        if self.rows < 1:
-            raise PassFailure(f"{self.flag}: rows={self.rows}: expected at least 1")
+        if self.rows < 0:
+            raise PassFailure(f"{self.flag}: rows={self.rows}: expected 0 (automatic) or more")
         ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D)
         before = after = fmas_before = fmas_after = 0
         for number, op in enumerate(ops):
@@ -66,7 +69,12 @@ class EliminateRedundantLoadsPass(PatsparsePass):
                 raise PassFailure(str(error), op.location) from None
             entries = {entry.name: entry.attr for entry in ir.DictAttr(existing)} if existing is not None else {}
             # A tuned rows count is kept; the default is capped where rows x R would spill registers.
-            rows = old.rows if "rows" in entries else old.rows_that_fit(layer.output_hw[1], self.rows)
+            if "rows" in entries:
+                rows = old.rows
+            elif self.rows:
+                rows = old.rows_that_fit(layer.output_hw[1], self.rows)
+            else:
+                rows = old.automatic_rows(layer.output_hw)
             new = dataclasses.replace(old, rows=rows, eliminate_loads=True)
             entries["rows"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), rows)
             entries["eliminate_loads"] = ir.BoolAttr.get(True)

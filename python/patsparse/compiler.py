@@ -245,8 +245,9 @@ examples:
     parser.add_argument("--vector-width", type=int, help="f32 lanes per vector (default: by target: 16/8 host, 4 NEON)")
     parser.add_argument("--accumulators", type=int, default=8, help="output vectors along a row kept in registers "
                                                                      "(default 8)")
-    parser.add_argument("--rows", type=int, help="output rows computed together (default 1; 4 with "
-                                                  "--eliminate-loads)")
+    parser.add_argument("--rows", type=int, help="output rows computed together (default 1; with "
+                                                  "--eliminate-loads about 4, a divisor of the output height "
+                                                  "where one fits)")
     parser.add_argument("--reorder-filters", action="store_true",
                         help="group filters with similar work (patsparse-reorder-filters)")
     parser.add_argument("--eliminate-loads", action="store_true",

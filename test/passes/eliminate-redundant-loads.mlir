@@ -2,6 +2,7 @@
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=2 report=true" -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
 // RUN: %patsparse-opt %s --split-input-file --convert-patsparse-to-vector="vector-width=4 accumulators=1" | FileCheck %s --check-prefix=BASE
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=2" --convert-patsparse-to-vector="vector-width=4 accumulators=1" | FileCheck %s --check-prefix=LRE
+// RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads | FileCheck %s --check-prefix=AUTO
 
 // One kernel with taps (0,1) (1,1) (1,2) (2,1), 4 output rows. The base lowering loads one
 // vector per tap: 4 loads. Two rows per block read input rows y..y+3 through 8 taps, of
@@ -50,4 +51,22 @@ func.func @tuned_rows_are_kept(%input: tensor<1x1x6x6xf32>) -> tensor<1x1x6x6xf3
     patsparse.schedule = {rows = 3 : i64, vector_width = 8 : i64}
   } : (tensor<1x1x6x6xf32>) -> tensor<1x1x6x6xf32>
   return %0 : tensor<1x1x6x6xf32>
+}
+
+// -----
+
+// rows=0 (the default): about 4 rows, but a 7-row output gets one block of 7, not 4 + 3.
+// AUTO-LABEL: func.func @seven_rows_in_one_block
+// AUTO: patsparse.schedule = {eliminate_loads = true, rows = 7 : i64}
+func.func @seven_rows_in_one_block(%input: tensor<1x1x7x7xf32>) -> tensor<1x1x7x7xf32> {
+  %0 = "patsparse.pattern_conv2d"(%input) {
+    strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>,
+    pattern_library = dense<[[0, 1, 0, 0, 1, 1, 0, 1, 0]]> : tensor<1x9xi8>,
+    filter_order = dense<[0]> : tensor<1xi32>,
+    filter_offsets = dense<[0, 1]> : tensor<2xi32>,
+    kernel_channels = dense<[0]> : tensor<1xi32>,
+    kernel_pattern_ids = dense<[0]> : tensor<1xi32>,
+    weights = dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  } : (tensor<1x1x7x7xf32>) -> tensor<1x1x7x7xf32>
+  return %0 : tensor<1x1x7x7xf32>
 }
