@@ -66,6 +66,7 @@ class ConvLayer:
     kernel_channels: np.ndarray                  # Nk
     weights: np.ndarray                          # Nk * T, in read order
     has_bias: bool
+    relu: bool = False                           # max(0, .) applied before the store (a fused ReLU)
 
     @property
     def taps_per_kernel(self) -> int:
@@ -531,11 +532,16 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                     accumulated = list(kernel_loop.results)
                 return accumulated
 
+            zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result if layer.relu else None
+
+            def finished(value: ir.Value) -> ir.Value:  # the fused ReLU, if any, before a store
+                return arith.MaximumFOp(value, zeros).result if layer.relu else value
+
             def to_row_buffer(accumulated: list[ir.Value], x0: ir.Value, block_rows: int) -> None:
                 for i in range(block_rows):
                     for j in range(accumulators):
                         column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                        vector.StoreOp(accumulated[i * accumulators + j], row_buffer, [b.index(i), column])
+                        vector.StoreOp(finished(accumulated[i * accumulators + j]), row_buffer, [b.index(i), column])
 
             def row_block(y0: ir.Value, block_rows: int) -> None:
                 """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators; every
@@ -559,7 +565,8 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                     for i in range(block_rows):
                         for j in range(accumulators):
                             column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                            vector.StoreOp(accumulated[i * accumulators + j], output_buffer, [n, f, rows_y[i], column])
+                            vector.StoreOp(finished(accumulated[i * accumulators + j]), output_buffer,
+                                           [n, f, rows_y[i], column])
 
                 def tail() -> None:  # the last, partial block: through the row buffer
                     to_row_buffer(accumulated, b.index(0), block_rows)

@@ -10,7 +10,7 @@ from mlir.dialects import bufferization, func, memref
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
 from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
-from patsparse.passes.ir_utils import erase_if_dead, ops_where
+from patsparse.passes.ir_utils import erase_if_dead, ops_where, scalar_constant
 
 from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
 
@@ -75,6 +75,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         body = module.regions[0].blocks[0]
         totals = CodeStats()
         layers = conv_layers(module, self.dense_convolutions)
+        fused = 0
         # Last first: a convolution that feeds the next one directly is still there (and so is
         # the `source` value matched for the next one) when the next one is rewritten.
         for op, layer, source, bias in reversed(layers):
@@ -83,17 +84,24 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
                     op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None)
             except ValueError as error:
                 raise PassFailure(str(error), op.location) from None
+            relu = relu_user(op.results[0])
+            if relu is not None:
+                layer = dataclasses.replace(layer, relu=True)
             stats = code_stats(layer, schedule)
             totals.vector_loads += stats.vector_loads
             totals.vector_fmas += stats.vector_fmas
             with op.location:
                 build_conv_function(layer, schedule, ir.InsertionPoint(body))
-            self._replace_with_call(op, layer.name, source, bias)
-        self.statistics = {"lowered": len(layers), "vector_loads": totals.vector_loads,
+            result = self._replace_with_call(op, layer.name, source, bias)
+            if relu is not None:  # computed by the convolution's stores now
+                relu.results[0].replace_all_uses_with(result)
+                relu.erase()
+                fused += 1
+        self.statistics = {"lowered": len(layers), "fused_relus": fused, "vector_loads": totals.vector_loads,
                            "vector_fmas": totals.vector_fmas, "loads_per_fma": round(totals.loads_per_fma, 4)}
 
     @staticmethod
-    def _replace_with_call(op: ir.Operation, name: str, source: ir.Value, bias: ir.Value | None) -> None:
+    def _replace_with_call(op: ir.Operation, name: str, source: ir.Value, bias: ir.Value | None) -> ir.Value:
         result_type = op.results[0].type
         f32 = ir.F32Type.get()
         with ir.InsertionPoint(op), op.location:
@@ -107,6 +115,41 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
             result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
         op.results[0].replace_all_uses_with(result)
         erase_if_dead(op)
+        return result
+
+
+def relu_user(value: ir.Value) -> ir.Operation | None:
+    """The elementwise ReLU that is the only user of `value` (torch-mlir's form: `select(x > 0, x,
+    0)` with `cmpf ugt`, or `maximumf(x, 0)`), which the convolution can apply before its stores."""
+    uses = list(value.uses)
+    if len(uses) != 1:
+        return None
+    user = uses[0].owner
+    user = user.operation if hasattr(user, "operation") else user
+    if user.name != "linalg.generic" or len(user.operands) != 2 or user.operands[0] != value:
+        return None
+    maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(user.attributes["indexing_maps"])]
+    rank = len(value.type.shape)
+    if maps != [str(ir.AffineMap.get_identity(rank))] * 2 or user.results[0].type != value.type:
+        return None
+    body = user.regions[0].blocks[0]
+    ops = [o.operation for o in body.operations]
+    x = body.arguments[0]
+    names = [o.name for o in ops]
+    if names == ["arith.cmpf", "arith.select", "linalg.yield"]:
+        compare, select, _ = ops
+        # `ugt` (9): NaN > 0 holds, so NaN passes through, as it does through maximumf.
+        return user if (ir.IntegerAttr(compare.attributes["predicate"]).value == 9
+                        and compare.operands[0] == x and scalar_constant(compare.operands[1]) == 0.0
+                        and select.operands[0] == compare.results[0] and select.operands[1] == x
+                        and scalar_constant(select.operands[2]) == 0.0
+                        and ops[2].operands[0] == select.results[0]) else None
+    if names == ["arith.maximumf", "linalg.yield"]:
+        maximum, _ = ops
+        operands = list(maximum.operands)
+        return user if (x in operands and any(scalar_constant(v) == 0.0 for v in operands if v != x)
+                        and ops[1].operands[0] == maximum.results[0]) else None
+    return None
 
 
 def conv_layers(module: ir.Operation, dense_convolutions: bool) -> list[tuple[ir.Operation, ConvLayer, ir.Value,

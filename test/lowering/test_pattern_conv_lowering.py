@@ -2,6 +2,7 @@
 host (and AArch64 under qemu) and compared with torch.nn.functional.conv2d."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -53,6 +54,20 @@ def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool) ->
         return str(module)
 
 
+def with_relu(text: str) -> str:
+    """`text` (one @forward returning one 4-d tensor) with a ReLU, in torch-mlir's form, on its result."""
+    match = re.search(r"return (%\S+) : (tensor<[^>]*>)", text)
+    value, tensor = match.group(1), match.group(2)
+    identity = "affine_map<(n, c, h, w) -> (n, c, h, w)>"
+    relu = (f"%relu_zero = arith.constant 0.0 : f32\n    %relu_init = tensor.empty() : {tensor}\n"
+            f"    %relu = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = "
+            f"[\"parallel\", \"parallel\", \"parallel\", \"parallel\"]}} ins({value} : {tensor}) "
+            f"outs(%relu_init : {tensor}) {{\n    ^bb0(%in: f32, %out: f32):\n"
+            f"      %p = arith.cmpf ugt, %in, %relu_zero : f32\n      %s = arith.select %p, %in, %relu_zero : f32\n"
+            f"      linalg.yield %s : f32\n    }} -> {tensor}\n    return %relu : {tensor}")
+    return text[:match.start()] + relu + text[match.end():]
+
+
 def torch_conv(x, weight, bias, strides, padding):
     top, left, bottom, right = padding
     padded = torch.nn.functional.pad(torch.from_numpy(x), (left, right, top, bottom))
@@ -74,10 +89,10 @@ def compile_and_run(tmp_path, text, x, **options):
        has_bias=st.booleans(), keep=st.floats(0.0, 1.0), lanes=st.sampled_from([16, 8, 4]),
        accumulators=st.integers(1, 8), zero_filter=st.booleans(), seed=st.integers(0, 10_000),
        dense=st.booleans(), rows=st.integers(1, 5), eliminate_loads=st.booleans(), compact=st.booleans(),
-       rows_outer=st.booleans())
+       rows_outer=st.booleans(), relu=st.booleans())
 def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, height, width, stride, padding, has_bias,
                                       keep, lanes, accumulators, zero_filter, seed, dense, rows, eliminate_loads,
-                                      compact, rows_outer):
+                                      compact, rows_outer, relu):
     if height + padding[0] + padding[2] < 3 or width + padding[1] + padding[3] < 3:
         return
     rng = np.random.default_rng(seed)
@@ -86,10 +101,13 @@ def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, heigh
     x = rng.standard_normal((2, channels, height, width)).astype(np.float32)
     # dense=True: the linalg convolution takes the dense (all-taps) path of the generator.
     text = conv_module(x.shape, weight, bias, stride, padding, as_linalg=dense)
+    if relu:  # fused into the convolution's stores
+        text = with_relu(text)
     actual = compile_and_run(tmp_path_factory.mktemp("conv"), text, x, vector_width=lanes,
                              accumulators=accumulators, detect_patterns=False, rows=rows,
                              eliminate_loads=eliminate_loads, compact_indices=compact, rows_outer=rows_outer)
-    np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, padding), rtol=1e-4, atol=1e-5)
+    expected = torch_conv(x, weight, bias, stride, padding)
+    np.testing.assert_allclose(actual, np.maximum(expected, 0) if relu else expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("stride,padding", [((1, 1), (1, 1, 1, 1)), ((2, 2), (0, 1, 2, 0))])
