@@ -34,7 +34,7 @@ NOTES = {
     ("vgg_small", "admm_p8_c8_kd_long"): "interrupted by a session end after 11 epochs and continued with "
                                          "--resume (exact: the resume test covers it)",
     ("vgg_small", "admm_p8_c8_kd_xl"): "test accuracy went 91.4% -> 92.3% over the first 12 retraining epochs, then "
-                                       "stayed between 92.2% and 92.44% (epoch 20) for the last 12; the table reports "
+                                       "stayed between 92.27% and 92.44% (epoch 20) for the last 12; the table reports "
                                        "the final epoch, never the best one (that would select on the test set)",
     ("vgg_small", "magnitude_p8_c8_long"): "started by hand with the command shown (same as queue c of the runner)",
     ("resnet_small", "admm_p8_c8"): "the ResNet runs got a shorter pruning budget (2 ADMM + 2 retraining epochs) "
