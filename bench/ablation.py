@@ -56,8 +56,11 @@ def layer_schedules(layer_plain, layer_reordered, tuned, base):
     """(layer, schedule) of every configuration for one convolution (as the passes set them)."""
     loads = dataclasses.replace(base, rows=base.automatic_rows(layer_plain.output_hw), eliminate_loads=True)
     compact = dataclasses.replace(loads, compact_indices=True)
+    from patsparse.lowering.tuning import TUNED_FIELDS
+
+    # Every field the tuner chose (vector width, R, rows and the loop order), as patsparse-apply-tuning sets them.
     tuned_schedule = compact if tuned is None else dataclasses.replace(
-        compact, vector_width=tuned.vector_width, max_accumulators=tuned.max_accumulators, rows=tuned.rows)
+        compact, **{name: getattr(tuned, name) for name in TUNED_FIELDS})
     return [(layer_plain, base), (layer_reordered, base), (layer_reordered, loads), (layer_reordered, compact),
             (layer_reordered, tuned_schedule)]
 
