@@ -43,7 +43,7 @@ NOTES = {
 }
 ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_c8",
          "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd", "admm_p8_c8_kd_long",
-         "admm_p8_c8_kd_xl"]
+         "magnitude_p8_c8_kd_long", "admm_p8_c8_kd_xl", "admm_p8_c8_kd_admm10"]
 # Runs whose plots are copied into plots/.
 PLOTTED = ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd", "admm_p8_c8_kd")
 
@@ -172,7 +172,8 @@ def render(data: dict) -> str:
             _target_check(by_run, d, None, "8 patterns alone within 0.1 pp of dense or better", 0.1),
             _target_check(by_run, d, 8.0, "~8x total ({compression:.2f}x) within 0.5 pp of dense", 0.5)) if c]
         for admm_run, mag_run in (("admm_p8", "magnitude_p8"), ("admm_p8_c8", "magnitude_p8_c8"),
-                                  ("admm_p8_c8_long", "magnitude_p8_c8_long")):
+                                  ("admm_p8_c8_long", "magnitude_p8_c8_long"),
+                                  ("admm_p8_c8_kd_long", "magnitude_p8_c8_kd_long")):
             if admm_run in by_run and mag_run in by_run:
                 a, m = by_run[admm_run]["accuracy"], by_run[mag_run]["accuracy"]
                 checks.append((f"ADMM better than magnitude ({admm_run} vs {mag_run})", a > m, f"{a:.2f} vs {m:.2f}"))

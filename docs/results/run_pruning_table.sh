@@ -48,7 +48,7 @@ esac
 
 # Queue c (optional, launched last): a longer pruning budget for the 8x point, both methods
 # (the two _long runs), then knowledge distillation from the dense model (--distill) for the
-# patterns-only and the 8x targets (the two _kd runs).
+# patterns-only and the 8x targets (the _kd runs), with both methods at 8x.
 if [ "${1:-}" = c ]; then
     while [ ! -f $VD ]; do sleep 30; done
     prune vgg_small admm_p8_c8_long --patterns 8 --connectivity 8 --admm-epochs 5 --retrain-epochs 5
@@ -57,4 +57,7 @@ if [ "${1:-}" = c ]; then
     prune vgg_small admm_p8_c8_kd --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 5 --retrain-epochs 10
     prune vgg_small admm_p8_c8_kd_long --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
     prune vgg_small admm_p8_c8_kd_xl --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 24
+    # The same distilled budget for the magnitude baseline, and a longer ADMM phase.
+    prune vgg_small magnitude_p8_c8_kd_long --method magnitude --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12
+    prune vgg_small admm_p8_c8_kd_admm10 --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 10 --retrain-epochs 12
 fi
