@@ -221,7 +221,7 @@ def code_stats(layer: "ConvLayer", schedule: Schedule) -> CodeStats:
 
 
 @dataclass
-class _Builder:
+class ConstantBuilder:
     """Constants created once at the entry of the function (so they dominate every use)."""
 
     entry: ir.Block
@@ -253,7 +253,7 @@ def index_element_type(largest: int, compact: bool) -> ir.IntegerType:
     return ir.IntegerType.get_signless(index_bits(largest, compact))
 
 
-def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.MemRefType]:
+def constant_global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.MemRefType]:
     dtype = {8: np.uint8, 16: np.uint16, 32: np.int32}[element.width] if isinstance(element, ir.IntegerType) \
         else np.float32
     size = max(int(array.size), 1)  # an empty global is not allowed; pad with one zero
@@ -269,7 +269,7 @@ def _global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str, ir.Mem
     return name, memref_type
 
 
-def _copy_row(b: "_Builder", source: ir.Value, source_prefix: list, source_start: ir.Value, target: ir.Value,
+def _copy_row(b: "ConstantBuilder", source: ir.Value, source_prefix: list, source_start: ir.Value, target: ir.Value,
               target_prefix: list, target_start: ir.Value, length: int, source_step: int,
               vector_type: ir.VectorType) -> None:
     """target[prefix, target_start + i] = source[prefix, source_start + i * source_step], i < length:
@@ -293,7 +293,7 @@ def _copy_row(b: "_Builder", source: ir.Value, source_prefix: list, source_start
             scf.YieldOp([])
 
 
-def _fill_row(b: "_Builder", target: ir.Value, target_prefix: list, target_start: ir.Value, length: int,
+def _fill_row(b: "ConstantBuilder", target: ir.Value, target_prefix: list, target_start: ir.Value, length: int,
               vector_type: ir.VectorType) -> None:
     """target[prefix, target_start + i] = 0 for i < length: whole vectors, then scalars."""
     if length <= 0:
@@ -317,7 +317,7 @@ def _fill_row(b: "_Builder", target: ir.Value, target_prefix: list, target_start
 PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c
 
 
-def _declare_parallel_for(module_ip: ir.InsertionPoint, body_type: ir.FunctionType) -> None:
+def declare_parallel_for(module_ip: ir.InsertionPoint, body_type: ir.FunctionType) -> None:
     """`func.func private @patsparse_parallel_for(body, count, a, b, c)`, once per module."""
     block = module_ip.block
     if any(op.operation.name == "func.func" and op.attributes["sym_name"].value == PARALLEL_FOR
@@ -327,7 +327,7 @@ def _declare_parallel_for(module_ip: ir.InsertionPoint, body_type: ir.FunctionTy
     func.FuncOp(PARALLEL_FOR, ([body_type, ir.IndexType.get(), erased, erased, erased], []), visibility="private")
 
 
-def _reinterpret(buffer: ir.Value, target: ir.MemRefType) -> ir.Value:
+def reinterpret_buffer(buffer: ir.Value, target: ir.MemRefType) -> ir.Value:
     """The same memory as another static shape (identity layout, offset 0)."""
     shape = list(target.shape)
     strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
@@ -373,24 +373,24 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     full_x_blocks = out_w // block_width
     work_blocks = row_blocks * x_blocks if schedule.rows_outer else 1
     with module_ip:
-        weights_name, weights_type = _global(f"{layer.name}_weights", layer.weights, f32)
-        channels_name, channels_type = _global(f"{layer.name}_channels", layer.kernel_channels,
+        weights_name, weights_type = constant_global(f"{layer.name}_weights", layer.weights, f32)
+        channels_name, channels_type = constant_global(f"{layer.name}_channels", layer.kernel_channels,
                                                index_element_type(channels - 1, compact))
-        segments_name, segments_type = _global(f"{layer.name}_segments", layer.segments,
+        segments_name, segments_type = constant_global(f"{layer.name}_segments", layer.segments,
                                                index_element_type(layer.num_kernels, compact))
-        order_name, order_type = _global(f"{layer.name}_filter_order", layer.filter_order,
+        order_name, order_type = constant_global(f"{layer.name}_filter_order", layer.filter_order,
                                          index_element_type(layer.filters - 1, compact))
         input_type = ir.MemRefType.get(list(layer.input_shape), f32)
         argument_types = [input_type] + ([bias_type] if layer.has_bias else []) + [output_type]
         function = func.FuncOp(layer.name, (argument_types, []), visibility="private")
         body_function = func.FuncOp(f"{layer.name}_body", body_type, visibility="private")
         if schedule.parallel:
-            _declare_parallel_for(module_ip, body_type)
+            declare_parallel_for(module_ip, body_type)
 
     # @<name>: the zero-padded, width-phased copy of the input, then the filter positions of
     # every image, [0, N*F), computed by @<name>_body directly or split over threads.
     entry = function.add_entry_block()
-    b = _Builder(entry)
+    b = ConstantBuilder(entry)
     with ir.InsertionPoint(entry):
         input_buffer = entry.arguments[0]
         one = b.index(1)
@@ -440,7 +440,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                 scf.YieldOp([])
             scf.YieldOp([])
         bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(bias_type, [], []).result
-        pointers = [_reinterpret(buffer, erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
+        pointers = [reinterpret_buffer(buffer, erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
         count = b.index(batch * layer.filters * work_blocks)
         if schedule.parallel:
             body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
@@ -454,14 +454,14 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     # @<name>_body(phased, bias, output, begin, end): filter positions begin..end-1 (of all
     # images: item = n * F + position).
     entry = body_function.add_entry_block()
-    b = _Builder(entry)
+    b = ConstantBuilder(entry)
     with ir.InsertionPoint(entry):
         one = b.index(1)
 
         def for_loop(lower, upper, step=one, iter_args=()):
             return scf.ForOp(lower, upper, step, list(iter_args))
 
-        bias_buffer, output_buffer = (_reinterpret(argument, type_) for argument, type_ in
+        bias_buffer, output_buffer = (reinterpret_buffer(argument, type_) for argument, type_ in
                                       zip(list(entry.arguments)[1:3], (bias_type, output_type)))
         # The padded input as one flat array: a tap's load is then (per-kernel base) + a
         # compile-time constant, which the backend folds into the load's addressing mode.
@@ -469,7 +469,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         row_stride = stride_w * phase_w
         channel_stride = padded_h * row_stride
         image_stride = channels * channel_stride
-        phased_flat = _reinterpret(entry.arguments[0], ir.MemRefType.get([batch * image_stride], f32))
+        phased_flat = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([batch * image_stride], f32))
         begin, end = entry.arguments[3], entry.arguments[4]
         weights = memref.GetGlobalOp(weights_type, weights_name).result
         kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result

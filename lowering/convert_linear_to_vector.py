@@ -41,7 +41,7 @@ from mlir.dialects import arith, bufferization, func, memref, scf, vector
 from patsparse.passes.base import PatsparsePass, option
 from patsparse.passes.ir_utils import constant_array, erase_if_dead, ops_where, producer, scalar_constant
 
-from .conv_codegen import PARALLEL_FOR, _Builder, _declare_parallel_for, _global, _reinterpret
+from .conv_codegen import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
 from .dense import is_default_matmul
 
 FUNCTION_PREFIX = "patsparse_linear_"
@@ -98,17 +98,17 @@ def build_linear_function(layer: LinearLayer, vector_width: int, parallel: bool,
     erased = ir.MemRefType.get([1], f32)
     body_type = ir.FunctionType.get([erased, erased, erased, index, index], [])
     with module_ip:
-        weights_name, weights_type = _global(f"{layer.name}_weights", layer.weight.reshape(-1), f32)
+        weights_name, weights_type = constant_global(f"{layer.name}_weights", layer.weight.reshape(-1), f32)
         function = func.FuncOp(layer.name, ([ir.MemRefType.get([m_count, k_count], f32),
                                              ir.MemRefType.get([m_count, n_count], f32)], []), visibility="private")
         body_function = func.FuncOp(f"{layer.name}_body", body_type, visibility="private")
         if parallel:
-            _declare_parallel_for(module_ip, body_type)
+            declare_parallel_for(module_ip, body_type)
 
     entry = function.add_entry_block()
-    b = _Builder(entry)
+    b = ConstantBuilder(entry)
     with ir.InsertionPoint(entry):
-        x_pointer, out_pointer = (_reinterpret(argument, erased) for argument in entry.arguments)
+        x_pointer, out_pointer = (reinterpret_buffer(argument, erased) for argument in entry.arguments)
         count = b.index(n_count // rows)
         if parallel:
             body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
@@ -120,10 +120,10 @@ def build_linear_function(layer: LinearLayer, vector_width: int, parallel: bool,
         func.ReturnOp([])
 
     entry = body_function.add_entry_block()
-    b = _Builder(entry)
+    b = ConstantBuilder(entry)
     with ir.InsertionPoint(entry):
-        x = _reinterpret(entry.arguments[0], ir.MemRefType.get([m_count * k_count], f32))
-        out = _reinterpret(entry.arguments[2], ir.MemRefType.get([m_count * n_count], f32))
+        x = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([m_count * k_count], f32))
+        out = reinterpret_buffer(entry.arguments[2], ir.MemRefType.get([m_count * n_count], f32))
         weights = memref.GetGlobalOp(weights_type, weights_name).result
         zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
         item_loop = scf.ForOp(entry.arguments[3], entry.arguments[4], b.index(1))
