@@ -38,7 +38,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, bufferization, func, memref, scf, vector
 
-from patsparse.passes.base import PatsparsePass, option
+from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.ir_utils import constant_array, erase_if_dead, ops_where, producer, scalar_constant
 
 from .conv_codegen import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
@@ -186,6 +186,8 @@ class ConvertLinearToVectorPass(PatsparsePass):
     parallel: bool = option(False, "split output features over threads (patsparse_parallel_for in the runtime)")
 
     def run(self, module: ir.Operation) -> None:
+        if self.vector_width < 1:
+            raise PassFailure(f"vector-width={self.vector_width}: expected a positive number of lanes")
         body = module.regions[0].blocks[0]
         existing = sum(1 for op in body.operations if op.operation.name == "func.func"
                        and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))

@@ -69,6 +69,9 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     rows_outer: bool = option(False, "loop order: row blocks outside filters (input rows stay in cache)")
 
     def run(self, module: ir.Operation) -> None:
+        for name in ("vector_width", "accumulators", "rows"):
+            if getattr(self, name) < 1:
+                raise PassFailure(f"{name.replace('_', '-')}={getattr(self, name)}: expected at least 1")
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices,
                             parallel=self.parallel, rows_outer=self.rows_outer)

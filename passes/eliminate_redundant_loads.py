@@ -54,7 +54,7 @@ class EliminateRedundantLoadsPass(PatsparsePass):
 
     def run(self, module: ir.Operation) -> None:
         if self.rows < 0:
-            raise PassFailure(f"{self.flag}: rows={self.rows}: expected 0 (automatic) or more")
+            raise PassFailure(f"rows={self.rows}: expected 0 (automatic) or more")
         ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D)
         before = after = fmas_before = fmas_after = 0
         for number, op in enumerate(ops):

@@ -28,3 +28,12 @@
 func.func @ok() {
   return
 }
+
+// Option values out of range: one line naming the pass and the option, no traceback.
+// RUN: not %patsparse-opt %s --convert-linear-to-vector="vector-width=0" 2>&1 | FileCheck %s --check-prefix=LANES
+// LANES: error: convert-linear-to-vector: vector-width=0: expected a positive number of lanes
+// LANES-NOT: Traceback
+// RUN: not %patsparse-opt %s --convert-patsparse-to-vector="rows=0" 2>&1 | FileCheck %s --check-prefix=ROWS
+// ROWS: error: convert-patsparse-to-vector: rows=0: expected at least 1
+// RUN: not %patsparse-opt %s --patsparse-eliminate-redundant-loads="rows=-1" 2>&1 | FileCheck %s --check-prefix=AUTOROWS
+// AUTOROWS: error: patsparse-eliminate-redundant-loads: rows=-1: expected 0 (automatic) or more
