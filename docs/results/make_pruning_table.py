@@ -36,6 +36,10 @@ NOTES = {
     ("vgg_small", "admm_p8_c8_kd_xl"): "test accuracy went 91.4% -> 92.3% over the first 12 retraining epochs, then "
                                        "stayed between 92.27% and 92.44% (epoch 20) for the last 12; the table reports "
                                        "the final epoch, never the best one (that would select on the test set)",
+    ("vgg_small", "magnitude_p8_c8_kd_long"): "started by hand with the command shown (queue c), beside "
+                                              "admm_p8_c8_kd_admm10 and a CI run, one thread each",
+    ("vgg_small", "admm_p8_c8_kd_admm10"): "started by hand with the command shown (queue c), beside "
+                                           "magnitude_p8_c8_kd_long and a CI run, one thread each",
     ("vgg_small", "magnitude_p8_c8_long"): "started by hand with the command shown (same as queue c of the runner)",
     ("resnet_small", "admm_p8_c8"): "the ResNet runs got a shorter pruning budget (2 ADMM + 2 retraining epochs) "
                                     "to fit the time box; at 8x the magnitude baseline came out ahead",
