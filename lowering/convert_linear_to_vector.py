@@ -36,12 +36,13 @@ import dataclasses
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, bufferization, func, memref, scf, vector
+from mlir.dialects import arith, func, memref, scf, vector
 
 from patsparse.passes.base import PassFailure, PatsparsePass, option
-from patsparse.passes.ir_utils import constant_array, erase_if_dead, ops_where, producer, scalar_constant
+from patsparse.passes.ir_utils import constant_array, ops_where, producer, scalar_constant
 
 from .conv_codegen import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
+from .convert_patsparse_to_vector import replace_with_call
 from .dense import is_default_matmul
 
 FUNCTION_PREFIX = "patsparse_linear_"
@@ -203,19 +204,6 @@ class ConvertLinearToVectorPass(PatsparsePass):
             layer = LinearLayer(f"{FUNCTION_PREFIX}{existing + lowered}", batch, inputs, weight)
             with op.location:
                 build_linear_function(layer, self.vector_width, self.parallel, ir.InsertionPoint(body))
-                self._replace_with_call(op, layer.name, source)
+                replace_with_call(op, layer.name, [source])  # erases the transpose and fill too
             lowered += 1
         self.statistics = {"lowered": lowered}
-
-    @staticmethod
-    def _replace_with_call(op: ir.Operation, name: str, source: ir.Value) -> None:
-        f32 = ir.F32Type.get()
-        result_type = op.results[0].type
-        with ir.InsertionPoint(op):
-            operand = bufferization.ToBufferOp(ir.MemRefType.get(list(source.type.shape), f32), source,
-                                               read_only=True).result
-            output = memref.AllocOp(ir.MemRefType.get(list(result_type.shape), f32), [], [], alignment=64).result
-            func.CallOp([], ir.FlatSymbolRefAttr.get(name), [operand, output])
-            result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
-        op.results[0].replace_all_uses_with(result)
-        erase_if_dead(op)  # and the transpose, fill and constants that fed only it

@@ -95,7 +95,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
             totals.vector_fmas += stats.vector_fmas
             with op.location:
                 build_conv_function(layer, schedule, ir.InsertionPoint(body))
-            result = self._replace_with_call(op, layer.name, source, bias)
+            result = replace_with_call(op, layer.name, [source] + ([bias] if bias is not None else []))
             if relu is not None:  # computed by the convolution's stores now
                 relu.results[0].replace_all_uses_with(result)
                 relu.erase()
@@ -103,22 +103,23 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         self.statistics = {"lowered": len(layers), "fused_relus": fused, "vector_loads": totals.vector_loads,
                            "vector_fmas": totals.vector_fmas, "loads_per_fma": round(totals.loads_per_fma, 4)}
 
-    @staticmethod
-    def _replace_with_call(op: ir.Operation, name: str, source: ir.Value, bias: ir.Value | None) -> ir.Value:
-        result_type = op.results[0].type
-        f32 = ir.F32Type.get()
-        with ir.InsertionPoint(op), op.location:
-            operands = [bufferization.ToBufferOp(ir.MemRefType.get(list(source.type.shape), f32), source,
-                                                 read_only=True).result]
-            if bias is not None:
-                operands.append(bufferization.ToBufferOp(ir.MemRefType.get(list(bias.type.shape), f32), bias,
-                                                         read_only=True).result)
-            output = memref.AllocOp(ir.MemRefType.get(list(result_type.shape), f32), [], [], alignment=64).result
-            func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands + [output])
-            result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
-        op.results[0].replace_all_uses_with(result)
-        erase_if_dead(op)
-        return result
+
+
+def replace_with_call(op: ir.Operation, name: str, inputs: list[ir.Value]) -> ir.Value:
+    """Replace `op` (one f32 tensor result) by a call of the generated function `name`, which
+    takes `inputs` as buffers and writes a freshly allocated output buffer; returns the new
+    result tensor. `op`, and producers left without users, are erased."""
+    result_type = op.results[0].type
+    f32 = ir.F32Type.get()
+    with ir.InsertionPoint(op), op.location:
+        operands = [bufferization.ToBufferOp(ir.MemRefType.get(list(value.type.shape), f32), value,
+                                             read_only=True).result for value in inputs]
+        output = memref.AllocOp(ir.MemRefType.get(list(result_type.shape), f32), [], [], alignment=64).result
+        func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands + [output])
+        result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
+    op.results[0].replace_all_uses_with(result)
+    erase_if_dead(op)
+    return result
 
 
 def relu_user(value: ir.Value) -> ir.Operation | None:
