@@ -44,6 +44,38 @@ def test_keep_ratios_reach_target_with_exempt_first_layer():
         C.keep_ratios_for_target([100, 1], 8.0, exempt={0})
 
 
+def test_erk_allocation_keeps_more_of_narrow_layers_and_reaches_target():
+    shapes = [(8, 1), (16, 8), (32, 16), (64, 32)]
+    counts = [o * i for o, i in shapes]
+    ratios = C.keep_ratios_for_target(counts, 8.0, exempt={0}, scores=C.erk_scores(shapes))
+    assert ratios[0] == 1.0
+    assert 1.0 >= ratios[1] > ratios[2] > ratios[3] > 0  # narrow layers keep a larger share
+    # Below the cap, the shares are proportional to the ERK scores.
+    scores = C.erk_scores(shapes)
+    assert ratios[2] / ratios[3] == pytest.approx(scores[2] / scores[3])
+    assert C.compression(counts, [r * c for r, c in zip(ratios, counts)]) == pytest.approx(8.0)
+
+
+def test_erk_allocation_caps_a_layer_at_all_its_kernels_and_shares_the_rest():
+    # Scores that would ask the narrow layer to keep more than all of its kernels.
+    counts, scores = [10, 1000], [100.0, 1.0]
+    ratios = C.keep_ratios_for_target(counts, 4.0, scores=scores)
+    assert ratios[0] == 1.0
+    assert C.compression(counts, [r * c for r, c in zip(ratios, counts)]) == pytest.approx(4.0)
+
+
+def test_layer_keep_ratios_erk_on_a_model_and_unknown_allocation():
+    model = small_net()
+    uniform = layer_keep_ratios(model, 8.0)
+    erk = layer_keep_ratios(model, 8.0, allocation="erk")
+    assert uniform["2"] == pytest.approx(uniform["5"]) and erk["2"] > erk["5"]
+    layers = project_onto_patterns(model, num_patterns=8, connectivity=8.0, allocation="erk")
+    assert compression_report(model)["compression"] == pytest.approx(8.0, rel=0.02)
+    assert layers["2"]["kernel_mask"].mean() > layers["5"]["kernel_mask"].mean()
+    with pytest.raises(ValueError, match="expected one of uniform, erk"):
+        layer_keep_ratios(model, 8.0, allocation="global")
+
+
 def test_project_onto_patterns_patterns_only_gives_2_25x():
     model = small_net()
     layers = project_onto_patterns(model, num_patterns=4)

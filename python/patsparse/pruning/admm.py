@@ -38,7 +38,7 @@ class AdmmPruner:
 
     def __init__(self, model, num_patterns: int, connectivity: float | None = None, exempt_first: bool = True,
                  initial_library: int = 32, rho: float = 0.05, rho_max: float = 2.0, total_updates: int = 10,
-                 shrink_fraction: float = 0.6):
+                 shrink_fraction: float = 0.6, allocation: str = "uniform"):
         self.num_patterns = int(num_patterns)
         self.connectivity = connectivity
         self.rho0, self.rho_max = float(rho), float(rho_max)
@@ -48,7 +48,7 @@ class AdmmPruner:
         self.rho = self.rho0
         layers = conv3x3_layers(model)
         self.names = [name for name, _ in layers]
-        ratios = layer_keep_ratios(model, connectivity, exempt_first)
+        ratios = layer_keep_ratios(model, connectivity, exempt_first, allocation)
         self.num_keep = {name: conn.kernels_to_keep(m.weight.shape[0] * m.weight.shape[1], ratios[name])
                          for name, m in layers}
         self.use_connectivity = any(r < 1.0 for r in ratios.values())

@@ -66,6 +66,10 @@ def build_prune_parser() -> argparse.ArgumentParser:
                         "(default: no connectivity pruning)")
     g.add_argument("--no-exempt-first", dest="exempt_first", action="store_false",
                    help="connectivity-prune the first conv layer too (default: it keeps all kernels)")
+    g.add_argument("--connectivity-allocation", dest="allocation", choices=["uniform", "erk"], default="uniform",
+                   help="how the kept kernels are shared among the 3x3 layers: uniform (one keep ratio) or erk "
+                        "(Erdos-Renyi-kernel: a layer keeps a share proportional to (O+I+6)/(9*O*I), so narrow "
+                        "layers keep more than wide ones; same total compression) (default: uniform)")
     g = p.add_argument_group("training")
     g.add_argument("--dense-checkpoint", metavar="CKPT", help="start from this trained dense (or pruned) checkpoint")
     g.add_argument("--dense-epochs", type=_positive_int, default=8, help="dense training epochs (default: 8)")
@@ -148,7 +152,7 @@ def _config_from_args(args, argv):
             if not explicit:
                 setattr(args, key, value)
     return Config(model=args.model, method=args.method, patterns=args.patterns, connectivity=args.connectivity,
-                  exempt_first=args.exempt_first, dense_epochs=args.dense_epochs, admm_epochs=args.admm_epochs,
+                  exempt_first=args.exempt_first, allocation=args.allocation, dense_epochs=args.dense_epochs, admm_epochs=args.admm_epochs,
                   retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, lr=args.lr, admm_lr=args.admm_lr,
                   retrain_lr=args.retrain_lr, rho=args.rho, rho_max=args.rho_max,
                   admm_updates_per_epoch=args.admm_updates_per_epoch, initial_library=args.initial_library,

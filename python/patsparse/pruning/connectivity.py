@@ -3,7 +3,8 @@
 A layer's kernels are ranked by L2 norm and the weakest are removed, at a per-layer keep
 ratio. :func:`keep_ratios_for_target` turns a target total compression of the 3x3 layers
 (patterns included: with every kept kernel holding 4 of 9 weights, patterns alone give
-2.25x) into per-layer keep ratios; the first layer may be exempted (it keeps all kernels).
+2.25x) into per-layer keep ratios, uniform or by the ERK rule (narrow layers keep more);
+the first layer may be exempted (it keeps all kernels).
 
 Compression of a set of 3x3 layers = (dense 3x3 weights) / (weights that may be non-zero)
 = sum(9 * O * I) / sum(4 * kept kernels).
@@ -50,26 +51,49 @@ def compression(kernel_counts, kept_kernels) -> float:
     return math.inf if kept == 0 else dense / kept
 
 
-def keep_ratios_for_target(kernel_counts, target_compression: float | None, exempt=()) -> list[float]:
+ALLOCATIONS = ("uniform", "erk")
+
+
+def erk_scores(shapes) -> list[float]:
+    """Erdős–Rényi-kernel density scores ``(O + I + 3 + 3) / (O * I * 3 * 3)`` of ``(O, I)`` layers.
+
+    Under ERK (Evci et al., "Rigging the Lottery", 2020) a layer keeps a fraction of its
+    kernels proportional to this score: wide layers, whose kernels are many and redundant,
+    are pruned harder than narrow ones, where every connection counts.
+    """
+    return [(o + i + 6) / (o * i * 9.0) for o, i in shapes]
+
+
+def keep_ratios_for_target(kernel_counts, target_compression: float | None, exempt=(), scores=None) -> list[float]:
     """Per-layer kernel keep ratios that reach ``target_compression`` on the 3x3 layers.
 
     ``kernel_counts[i]`` is ``O * I`` of layer i; layers whose index is in ``exempt`` keep
-    every kernel, the others share one uniform ratio. ``None`` or a target at or below the
-    2.25x that patterns give alone means "keep every kernel". Raises ValueError when the
-    target cannot be reached with the exempt layers kept dense.
+    every kernel. The others keep ``min(1, s * scores[i])`` of their kernels, with one
+    scale ``s`` solved for the target (no ``scores``: one uniform ratio; see
+    :func:`erk_scores`); a layer that would keep more than all its kernels keeps all and
+    the rest is shared by the others. ``None`` or a target at or below the 2.25x that
+    patterns give alone means "keep every kernel". Raises ValueError when the target
+    cannot be reached with the exempt layers kept dense.
     """
     counts = [int(c) for c in kernel_counts]
     if target_compression is None or target_compression <= PATTERN_COMPRESSION + 1e-12:
         return [1.0] * len(counts)
+    scores = [1.0] * len(counts) if scores is None else [float(x) for x in scores]
     kept_total = TAPS * sum(counts) / (TAPS_PER_PATTERN * float(target_compression))
-    exempt_kernels = sum(c for i, c in enumerate(counts) if i in exempt)
-    prunable = sum(c for i, c in enumerate(counts) if i not in exempt)
-    if prunable == 0 or kept_total <= exempt_kernels:
+    whole = {i for i in range(len(counts)) if i in exempt}
+    if len(whole) == len(counts) or kept_total <= sum(counts[i] for i in whole):
         raise ValueError(
             f"cannot reach {target_compression}x on the 3x3 layers with the exempt layers kept whole"
         )
-    ratio = (kept_total - exempt_kernels) / prunable
-    return [1.0 if i in exempt else ratio for i in range(len(counts))]
+    while True:  # cap layers at 1.0 until the scale fits every remaining layer
+        budget = kept_total - sum(counts[i] for i in whole)
+        free = [i for i in range(len(counts)) if i not in whole]
+        scale = budget / sum(counts[i] * scores[i] for i in free)
+        capped = {i for i in free if scale * scores[i] >= 1.0}
+        if not capped:
+            break
+        whole |= capped
+    return [1.0 if i in whole else scale * scores[i] for i in range(len(counts))]
 
 
 def kernels_to_keep(num_kernels: int, keep_ratio: float) -> int:

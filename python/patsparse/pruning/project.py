@@ -26,12 +26,21 @@ def conv3x3_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return [(name, m) for name, m in model.named_modules() if is_conv3x3(m)]
 
 
-def layer_keep_ratios(model: nn.Module, connectivity: float | None, exempt_first: bool = True) -> dict[str, float]:
-    """Per-layer kernel keep ratio reaching ``connectivity`` x total on the 3x3 layers."""
+def layer_keep_ratios(model: nn.Module, connectivity: float | None, exempt_first: bool = True,
+                      allocation: str = "uniform") -> dict[str, float]:
+    """Per-layer kernel keep ratio reaching ``connectivity`` x total on the 3x3 layers.
+
+    ``allocation`` is ``"uniform"`` (one ratio for every non-exempt layer) or ``"erk"``
+    (see :func:`patsparse.pruning.connectivity.erk_scores`).
+    """
+    if allocation not in conn.ALLOCATIONS:
+        raise ValueError(f"connectivity allocation {allocation!r}: expected one of {', '.join(conn.ALLOCATIONS)}")
     layers = conv3x3_layers(model)
-    counts = [m.weight.shape[0] * m.weight.shape[1] for _, m in layers]
+    shapes = [tuple(m.weight.shape[:2]) for _, m in layers]
+    counts = [o * i for o, i in shapes]
     exempt = {0} if exempt_first and len(layers) > 1 else set()
-    ratios = conn.keep_ratios_for_target(counts, connectivity, exempt)
+    scores = conn.erk_scores(shapes) if allocation == "erk" else None
+    ratios = conn.keep_ratios_for_target(counts, connectivity, exempt, scores)
     return {name: r for (name, _), r in zip(layers, ratios)}
 
 
@@ -85,13 +94,14 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
 
 
 def project_onto_patterns(model: nn.Module, num_patterns: int = 8, connectivity: float | None = None,
-                          exempt_first: bool = True, library=None) -> dict:
+                          exempt_first: bool = True, library=None, allocation: str = "uniform") -> dict:
     """Project a model's 3x3 conv weights onto ``num_patterns`` patterns, in place.
 
     The library is the ``num_patterns`` most frequent natural patterns of the model's own
     3x3 kernels (unless ``library`` is given). With ``connectivity`` (a total compression
     of the 3x3 layers, patterns included, e.g. 8.0) whole kernels are then removed by L2
-    norm at a uniform per-layer rate; ``exempt_first`` keeps the first 3x3 layer's kernels.
+    norm at per-layer rates set by ``allocation`` (see :func:`layer_keep_ratios`);
+    ``exempt_first`` keeps the first 3x3 layer's kernels.
     Returns the layers dict, each entry also holding ``keep_ratio``.
     Works with random or trained weights; magnitude projection without retraining.
     """
@@ -100,7 +110,7 @@ def project_onto_patterns(model: nn.Module, num_patterns: int = 8, connectivity:
         return {}
     if library is None:
         library = extract_library([m.weight for _, m in layers_list], num_patterns)
-    ratios = layer_keep_ratios(model, connectivity, exempt_first)
+    ratios = layer_keep_ratios(model, connectivity, exempt_first, allocation)
     layers = hard_prune(model, library, ratios)
     for name, info in layers.items():
         info["keep_ratio"] = ratios[name]

@@ -59,6 +59,7 @@ class Config:
     patterns: int = 8
     connectivity: float | None = None
     exempt_first: bool = True
+    allocation: str = "uniform"
     dense_epochs: int = 8
     admm_epochs: int = 3
     retrain_epochs: int = 3
@@ -262,7 +263,7 @@ class Trainer:
         defaults = {f.name: f.default for f in dataclasses.fields(Config)}
         ignored = set()
         if self.config.method == "dense":  # pruning options do not affect a dense-only run
-            ignored = {"patterns", "connectivity", "exempt_first", "admm_epochs", "retrain_epochs", "admm_lr",
+            ignored = {"patterns", "connectivity", "exempt_first", "allocation", "admm_epochs", "retrain_epochs", "admm_lr",
                        "retrain_lr", "rho", "rho_max", "admm_updates_per_epoch", "initial_library", "distill",
                        "distill_temperature"}
         diff = [k for k in current if k not in ignored and saved.get(k, defaults[k]) != current[k]]
@@ -397,7 +398,7 @@ class Trainer:
     def _new_admm(self, inner, total_updates) -> AdmmPruner:
         cfg = self.config
         return AdmmPruner(inner, cfg.patterns, cfg.connectivity, cfg.exempt_first, cfg.initial_library,
-                          cfg.rho, cfg.rho_max, total_updates)
+                          cfg.rho, cfg.rho_max, total_updates, allocation=cfg.allocation)
 
     def _hard_prune(self, inner, admm_state_prev=None):
         cfg = self.config
@@ -408,7 +409,7 @@ class Trainer:
             library = candidate_patterns()[admm_state_prev[: cfg.patterns]]
         else:  # magnitude baseline: most frequent natural patterns of the dense weights
             library = extract_library([m.weight for _, m in conv3x3_layers(inner)], cfg.patterns)
-        ratios = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first)
+        ratios = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first, cfg.allocation)
         layers = hard_prune(inner, library, ratios)
         return layers, masks_from_layers(layers)
 
@@ -474,7 +475,7 @@ class Trainer:
             "model": cfg.model, "dataset": "fashion-mnist", "method": cfg.method,
             "num_patterns": cfg.patterns if cfg.method != "dense" else None,
             "connectivity_target": cfg.connectivity, "exempt_first": cfg.exempt_first,
-            "accuracy": final_acc, "dense_accuracy": extra.get("dense_accuracy"),
+            "allocation": cfg.allocation, "accuracy": final_acc, "dense_accuracy": extra.get("dense_accuracy"),
             "accuracy_after_hard_prune": extra.get("accuracy_after_hard_prune"),
             "compression_3x3": report["compression"], "epochs": epochs,
             "distill": ({"alpha": cfg.distill, "temperature": cfg.distill_temperature}
@@ -502,11 +503,11 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             meta = {k: metrics[k] for k in ("dataset", "method", "num_patterns", "connectivity_target", "accuracy",
                                            "dense_accuracy", "compression_3x3", "epochs", "exempt_first",
-                                           "distill")}
+                                           "allocation", "distill")}
             if layers is None:
                 ckpt.save_model(self.out / "dense.pt", inner, cfg.model, meta)
             else:
-                meta["keep_ratios"] = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first)
+                meta["keep_ratios"] = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first, cfg.allocation)
                 ckpt.save_pruned(self.out / "pruned.pt", inner, cfg.model, layers, meta)
             write_json(self.out / "metrics.json", metrics)
             from . import plots
