@@ -116,6 +116,96 @@ class ConvLayer:
                    weights=np.ascontiguousarray(weight, np.float32).reshape(-1), has_bias=has_bias)
 
 
+@dataclass
+class FilterPairs:
+    """A layer's filter positions computed two at a time (PatDNN's filter-level load redundancy
+    elimination): a kernel both filters of a pair have, same input channel and same pattern,
+    is stored once as a *shared* kernel whose input vectors are loaded once and feed both
+    filters' accumulators; every other kernel stays with its own position."""
+
+    positions: np.ndarray         # P x 2: the two filter positions of each pair
+    shared_segments: np.ndarray   # P x (K + 1): shared kernels of (pair, pattern)
+    shared_channels: np.ndarray   # Ns
+    shared_weights: np.ndarray    # Ns * 2T: per tap, the first filter's weight, then the second's
+    segments: np.ndarray          # F x (K + 1): each position's own (unshared) kernels
+    kernel_channels: np.ndarray
+    weights: np.ndarray           # T per own kernel
+
+    @property
+    def shared_kernels(self) -> np.ndarray:
+        """Shared kernels per pattern, summed over pairs."""
+        return np.diff(self.shared_segments, axis=1).sum(axis=0)
+
+    @property
+    def own_kernels(self) -> np.ndarray:
+        return np.diff(self.segments, axis=1).sum(axis=0)
+
+
+def position_channels(layer: ConvLayer, position: int) -> list[np.ndarray]:
+    """Per pattern, the input channels of the kernels of `position`."""
+    bounds = layer.segments[position]
+    return [layer.kernel_channels[bounds[q]:bounds[q + 1]] for q in range(len(layer.patterns))]
+
+
+def best_pairs(layer: ConvLayer) -> list[tuple[int, int]]:
+    """Pairs of filter positions sharing the most (channel, pattern) kernels: greedy maximum
+    matching, ties to the nearer positions (keeping the groups filter reorder made), pairs
+    in the order of their first position."""
+    filters, num_patterns = layer.filters, len(layer.patterns)
+    channels = layer.input_shape[1]
+    membership = np.zeros((filters, channels * num_patterns), np.float32)
+    for position in range(filters):
+        for q, kernel_channels in enumerate(position_channels(layer, position)):
+            membership[position, kernel_channels.astype(np.int64) * num_patterns + q] = 1.0
+    shared = membership @ membership.T
+    first, second = np.triu_indices(filters, 1)
+    order = np.lexsort((first, second - first, -shared[first, second]))
+    partner = np.full(filters, -1)
+    for index in order:
+        a, b = int(first[index]), int(second[index])
+        if partner[a] < 0 and partner[b] < 0:
+            partner[a], partner[b] = b, a
+    return sorted((a, int(partner[a])) for a in range(filters) if a < partner[a])
+
+
+def pair_filters(layer: ConvLayer) -> FilterPairs | None:
+    """The layer's kernels split into shared and own ones for :func:`best_pairs`; None for an
+    odd number of filters (the lowering then computes one filter per work item)."""
+    if layer.filters % 2:
+        return None
+    taps = layer.taps_per_kernel
+    num_patterns = len(layer.patterns)
+    weights = layer.weights.reshape(-1, taps)
+    pairs = best_pairs(layer)
+    shared_channels, shared_weights, own = [], [], [[None] * num_patterns for _ in range(layer.filters)]
+    shared_segments = np.zeros((len(pairs), num_patterns + 1), np.int64)
+    for index, (a, b) in enumerate(pairs):
+        for q in range(num_patterns):
+            kernels = [np.arange(layer.segments[p][q], layer.segments[p][q + 1]) for p in (a, b)]
+            common, in_a, in_b = np.intersect1d(layer.kernel_channels[kernels[0]], layer.kernel_channels[kernels[1]],
+                                                assume_unique=True, return_indices=True)
+            shared_channels.append(common)
+            shared_weights.append(np.stack([weights[kernels[0][in_a]], weights[kernels[1][in_b]]], axis=2))
+            shared_segments[index, q + 1] = shared_segments[index, q] + common.size
+            for p, kernel_ids, taken in ((a, kernels[0], in_a), (b, kernels[1], in_b)):
+                own[p][q] = np.delete(kernel_ids, taken)
+        if index + 1 < len(pairs):
+            shared_segments[index + 1, 0] = shared_segments[index, -1]
+    own_order = [kernel_ids for position in own for kernel_ids in position]
+    own_counts = np.array([[ids.size for ids in position] for position in own], np.int64).reshape(-1, num_patterns)
+    segments = np.concatenate([np.zeros((layer.filters, 1), np.int64), np.cumsum(own_counts, axis=1)], axis=1)
+    segments += np.concatenate([[0], np.cumsum(own_counts.sum(axis=1))[:-1]])[:, None]
+    own_kernels = np.concatenate(own_order) if own_order else np.zeros(0, np.int64)
+    return FilterPairs(
+        positions=np.asarray(pairs, np.int32).reshape(-1, 2),
+        shared_segments=shared_segments.astype(np.int32),
+        shared_channels=np.concatenate(shared_channels).astype(np.int32) if shared_channels else np.zeros(0, np.int32),
+        shared_weights=(np.concatenate(shared_weights).reshape(-1) if shared_weights else np.zeros(0)).astype(np.float32),
+        segments=segments.astype(np.int32),
+        kernel_channels=layer.kernel_channels[own_kernels].astype(np.int32),
+        weights=weights[own_kernels].reshape(-1).astype(np.float32))
+
+
 # Accumulators one register block may hold: 32 vector registers on AVX-512 and AArch64 NEON,
 # a few left for the loaded inputs and broadcast weights.
 MAX_BLOCK_ACCUMULATORS = 32 - 6
@@ -133,9 +223,14 @@ class Schedule:
     compact_indices: bool = False  # FKW index arrays in the narrowest unsigned integer type
     parallel: bool = False         # filter positions split over threads (lowering/runtime/patsparse_parallel.c)
     rows_outer: bool = False       # loop order: output tiles (row block x x-block) outside filters
+    filter_pairs: bool = False     # two filters per work item; kernels they share load their inputs once
 
     FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel",
-              "rows_outer")
+              "rows_outer", "filter_pairs")
+
+    @property
+    def filters_per_item(self) -> int:
+        return 2 if self.filter_pairs else 1
 
     def blocking(self, out_width: int) -> tuple[int, int]:
         """(accumulators R, number of x-blocks), with the least padding waste."""
@@ -144,15 +239,15 @@ class Schedule:
         return -(-vectors // blocks), blocks
 
     def rows_that_fit(self, out_width: int, wanted: int) -> int:
-        """At most `wanted` rows per block, fewer where rows x R would spill registers."""
-        return max(1, min(wanted, MAX_BLOCK_ACCUMULATORS // self.blocking(out_width)[0]))
+        """At most `wanted` rows per block, fewer where filters x rows x R would spill registers."""
+        return max(1, min(wanted, MAX_BLOCK_ACCUMULATORS // (self.filters_per_item * self.blocking(out_width)[0])))
 
     def automatic_rows(self, output_hw: tuple[int, int], wanted: int = 4) -> int:
         """About `wanted` rows per block, within the registers, preferring a divisor of the output
         height up to twice `wanted`: the rows left over form a shorter block with less reuse
         (7x7 outputs: one block of 7 rather than 4 + 3)."""
         out_h, out_w = output_hw
-        registers = MAX_BLOCK_ACCUMULATORS // self.blocking(out_w)[0]
+        registers = MAX_BLOCK_ACCUMULATORS // (self.filters_per_item * self.blocking(out_w)[0])
         fit = self.rows_that_fit(out_w, wanted)
         limit = max(1, min(registers, 2 * wanted, out_h))
         divisor = max(d for d in range(1, limit + 1) if out_h % d == 0)
@@ -208,15 +303,21 @@ def code_stats(layer: "ConvLayer", schedule: Schedule) -> CodeStats:
     accumulators, blocks = schedule.blocking(out_w)
     rows = max(1, min(schedule.rows, out_h))
     main_rows = out_h - out_h % rows
-    kernels = np.diff(layer.segments, axis=1).sum(axis=0) if layer.segments.size else np.zeros(len(layer.patterns))
+    pairs = pair_filters(layer) if schedule.filter_pairs else None
+    if pairs is None:
+        kernels = np.diff(layer.segments, axis=1).sum(axis=0) if layer.segments.size else np.zeros(len(layer.patterns))
+        kinds = [(kernels, 1)]
+    else:  # a shared kernel's loads feed the FMAs of both filters
+        kinds = [(pairs.own_kernels, 1), (pairs.shared_kernels, 2)]
     stats = CodeStats()
     for block_rows, repeats in ((rows, main_rows // rows), (out_h - main_rows, int(main_rows < out_h))):
         for q, taps in enumerate(layer.patterns):
             keys = {load_key(t, tap, i, j, layer.strides[0], schedule.eliminate_loads)
                     for t, tap in enumerate(taps) for i in range(block_rows) for j in range(accumulators)}
-            runs = repeats * blocks * int(kernels[q])
-            stats.vector_loads += len(keys) * runs
-            stats.vector_fmas += len(taps) * block_rows * accumulators * runs
+            for kernels, filters in kinds:
+                runs = repeats * blocks * int(kernels[q])
+                stats.vector_loads += len(keys) * runs
+                stats.vector_fmas += filters * len(taps) * block_rows * accumulators * runs
     return stats
 
 
@@ -356,6 +457,15 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     rows = max(1, min(schedule.rows, out_h))
     vector_type = ir.VectorType.get([lanes], f32)
     compact = schedule.compact_indices
+    # With filter pairs a work item computes two filter positions; their shared kernels are
+    # separate arrays and the per-position arrays hold only each position's own kernels.
+    pairs = pair_filters(layer) if schedule.filter_pairs else None
+    slots = 1 if pairs is None else 2
+    units = layer.filters // slots  # work units per image and output tile: positions or pairs
+    if pairs is None:
+        own_segments, own_channels, own_weights = layer.segments, layer.kernel_channels, layer.weights
+    else:
+        own_segments, own_channels, own_weights = pairs.segments, pairs.kernel_channels, pairs.weights
 
     erased = ir.MemRefType.get([1], f32)  # what crosses the thread runtime: a bare float pointer
     phased_type = ir.MemRefType.get([batch, channels, padded_h, stride_w, phase_w], f32)
@@ -373,13 +483,21 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     full_x_blocks = out_w // block_width
     work_blocks = row_blocks * x_blocks if schedule.rows_outer else 1
     with module_ip:
-        weights_name, weights_type = constant_global(f"{layer.name}_weights", layer.weights, f32)
-        channels_name, channels_type = constant_global(f"{layer.name}_channels", layer.kernel_channels,
+        weights_name, weights_type = constant_global(f"{layer.name}_weights", own_weights, f32)
+        channels_name, channels_type = constant_global(f"{layer.name}_channels", own_channels,
                                                index_element_type(channels - 1, compact))
-        segments_name, segments_type = constant_global(f"{layer.name}_segments", layer.segments,
+        segments_name, segments_type = constant_global(f"{layer.name}_segments", own_segments,
                                                index_element_type(layer.num_kernels, compact))
         order_name, order_type = constant_global(f"{layer.name}_filter_order", layer.filter_order,
                                          index_element_type(layer.filters - 1, compact))
+        if pairs is not None:
+            shared_globals = [
+                constant_global(f"{layer.name}_shared_weights", pairs.shared_weights, f32),
+                constant_global(f"{layer.name}_shared_channels", pairs.shared_channels,
+                                index_element_type(channels - 1, compact)),
+                constant_global(f"{layer.name}_shared_segments", pairs.shared_segments,
+                                index_element_type(layer.num_kernels, compact)),
+                constant_global(f"{layer.name}_pairs", pairs.positions, index_element_type(layer.filters - 1, compact))]
         input_type = ir.MemRefType.get(list(layer.input_shape), f32)
         argument_types = [input_type] + ([bias_type] if layer.has_bias else []) + [output_type]
         function = func.FuncOp(layer.name, (argument_types, []), visibility="private")
@@ -441,7 +559,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
             scf.YieldOp([])
         bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(bias_type, [], []).result
         pointers = [reinterpret_buffer(buffer, erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
-        count = b.index(batch * layer.filters * work_blocks)
+        count = b.index(batch * units * work_blocks)
         if schedule.parallel:
             body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
             func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
@@ -475,7 +593,11 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result
         segments = memref.GetGlobalOp(segments_type, segments_name).result
         filter_order = memref.GetGlobalOp(order_type, order_name).result
-        row_buffer = memref.AllocOp(ir.MemRefType.get([rows, padded_out_w], f32), [], [], alignment=64).result
+        row_buffer = memref.AllocOp(ir.MemRefType.get([slots * rows, padded_out_w], f32), [], [],
+                                    alignment=64).result
+        if pairs is not None:
+            shared_weights, shared_channels, shared_segments, pair_positions = (
+                memref.GetGlobalOp(type_, name).result for name, type_ in shared_globals)
 
         def load_index(buffer, position):
             # Unsigned: compact arrays use the full range of their narrow type.
@@ -484,52 +606,78 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         item_loop = for_loop(begin, end)
         with ir.InsertionPoint(item_loop.body):
             item = item_loop.induction_variable
-            per_image = layer.filters * work_blocks
+            per_image = units * work_blocks
             n = arith.DivUIOp(item, b.index(per_image)).result
             within = arith.RemUIOp(item, b.index(per_image)).result
-            tile = arith.DivUIOp(within, b.index(layer.filters)).result
-            p = arith.RemUIOp(within, b.index(layer.filters)).result
+            tile = arith.DivUIOp(within, b.index(units)).result
+            unit = arith.RemUIOp(within, b.index(units)).result
             row_block_index = arith.DivUIOp(tile, b.index(x_blocks)).result
             x_block_index = arith.RemUIOp(tile, b.index(x_blocks)).result
-            f = load_index(filter_order, p)
-            bias = memref.LoadOp(bias_buffer, [f]).result if layer.has_bias else b.f32(0.0)
-            bias_vector = vector.BroadcastOp(vector_type, bias).result
-            segment_base = arith.MulIOp(p, b.index(num_patterns + 1)).result
-            bounds = [load_index(segments, arith.AddIOp(segment_base, b.index(q)).result)
-                      for q in range(num_patterns + 1)]
 
-            def accumulate(x0: ir.Value, input_row: ir.Value, block_rows: int) -> list[ir.Value]:
-                """block_rows x R output vectors at column x0 of filter f, through every kernel."""
-                accumulated = [bias_vector] * (accumulators * block_rows)
+            def segment_bounds(buffer, row):
+                base = arith.MulIOp(row, b.index(num_patterns + 1)).result
+                return [load_index(buffer, arith.AddIOp(base, b.index(q)).result) for q in range(num_patterns + 1)]
+
+            if pairs is None:
+                positions = [unit]
+            else:
+                pair_base = arith.MulIOp(unit, b.index(2)).result
+                positions = [load_index(pair_positions, arith.AddIOp(pair_base, b.index(s)).result) for s in range(2)]
+            filters = [load_index(filter_order, p) for p in positions]
+            bias_vectors = [vector.BroadcastOp(vector_type, memref.LoadOp(bias_buffer, [f]).result
+                                               if layer.has_bias else b.f32(0.0)).result for f in filters]
+            # Kernel sets: (bounds per pattern, channels, weights, the filter slots they feed).
+            kernel_sets = [(segment_bounds(segments, p), kernel_channels, weights, [s])
+                           for s, p in enumerate(positions)]
+            if pairs is not None:
+                kernel_sets.insert(0, (segment_bounds(shared_segments, unit), shared_channels, shared_weights, [0, 1]))
+
+            def accumulate(x0: ir.Value, input_row: ir.Value, block_rows: int) -> list[list[ir.Value]]:
+                """Per filter slot, block_rows x R output vectors at column x0, through every kernel."""
+                accumulated = [[bias_vectors[s]] * (accumulators * block_rows) for s in range(slots)]
                 # Offset of (image n, channel 0, input row, phase 0, column x0).
                 tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(n, b.index(image_stride)).result,
                                                       arith.MulIOp(input_row, b.index(row_stride)).result).result,
                                          x0).result
-                for q, taps in enumerate(layer.patterns):
-                    kernel_loop = for_loop(bounds[q], bounds[q + 1], one, accumulated)
-                    with ir.InsertionPoint(kernel_loop.body):
-                        k = kernel_loop.induction_variable
-                        accs = list(kernel_loop.inner_iter_args)
-                        c = load_index(kernel_channels, k)
-                        kernel_base = arith.AddIOp(arith.MulIOp(c, b.index(channel_stride)).result, tile_base).result
-                        weight_base = arith.MulIOp(k, b.index(taps_per_kernel)).result
-                        loaded = {}
-                        for t, (dr, dc) in enumerate(taps):
-                            w = memref.LoadOp(weights, [arith.AddIOp(weight_base, b.index(t)).result]).result
-                            w_vector = vector.BroadcastOp(vector_type, w).result
-                            for i in range(block_rows):
-                                row_offset = i * stride_h + dr
-                                for j in range(accumulators):
-                                    key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
-                                    if key not in loaded:
-                                        offset = (row_offset * row_stride + (dc % stride_w) * phase_stride
-                                                  + dc // stride_w + j * lanes)
-                                        position = arith.AddIOp(kernel_base, b.index(offset)).result
-                                        loaded[key] = vector.LoadOp(vector_type, phased_flat, [position]).result
-                                    slot = i * accumulators + j
-                                    accs[slot] = vector.FMAOp(w_vector, loaded[key], accs[slot]).result
-                        scf.YieldOp(accs)
-                    accumulated = list(kernel_loop.results)
+                for bounds, set_channels, set_weights, targets in kernel_sets:
+                    for q, taps in enumerate(layer.patterns):
+                        carried = [value for s in targets for value in accumulated[s]]
+                        kernel_loop = for_loop(bounds[q], bounds[q + 1], one, carried)
+                        with ir.InsertionPoint(kernel_loop.body):
+                            k = kernel_loop.induction_variable
+                            inner = list(kernel_loop.inner_iter_args)
+                            accs = {s: inner[i * len(inner) // len(targets):(i + 1) * len(inner) // len(targets)]
+                                    for i, s in enumerate(targets)}
+                            c = load_index(set_channels, k)
+                            kernel_base = arith.AddIOp(arith.MulIOp(c, b.index(channel_stride)).result,
+                                                       tile_base).result
+                            weight_base = arith.MulIOp(k, b.index(taps_per_kernel * len(targets))).result
+                            loaded = {}
+                            for t, (dr, dc) in enumerate(taps):
+                                w_vectors = {}
+                                for i_target, s in enumerate(targets):
+                                    position = arith.AddIOp(weight_base,
+                                                            b.index(t * len(targets) + i_target)).result
+                                    w = memref.LoadOp(set_weights, [position]).result
+                                    w_vectors[s] = vector.BroadcastOp(vector_type, w).result
+                                for i in range(block_rows):
+                                    row_offset = i * stride_h + dr
+                                    for j in range(accumulators):
+                                        key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
+                                        if key not in loaded:
+                                            offset = (row_offset * row_stride + (dc % stride_w) * phase_stride
+                                                      + dc // stride_w + j * lanes)
+                                            position = arith.AddIOp(kernel_base, b.index(offset)).result
+                                            loaded[key] = vector.LoadOp(vector_type, phased_flat, [position]).result
+                                        slot = i * accumulators + j
+                                        for s in targets:
+                                            accs[s][slot] = vector.FMAOp(w_vectors[s], loaded[key],
+                                                                         accs[s][slot]).result
+                            scf.YieldOp([value for s in targets for value in accs[s]])
+                        results = list(kernel_loop.results)
+                        for i, s in enumerate(targets):
+                            accumulated[s] = results[i * len(results) // len(targets):
+                                                     (i + 1) * len(results) // len(targets)]
                 return accumulated
 
             zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result if layer.relu else None
@@ -537,15 +685,23 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
             def finished(value: ir.Value) -> ir.Value:  # the fused ReLU, if any, before a store
                 return arith.MaximumFOp(value, zeros).result if layer.relu else value
 
-            def to_row_buffer(accumulated: list[ir.Value], x0: ir.Value, block_rows: int) -> None:
-                for i in range(block_rows):
-                    for j in range(accumulators):
-                        column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                        vector.StoreOp(finished(accumulated[i * accumulators + j]), row_buffer, [b.index(i), column])
+            def to_row_buffer(accumulated: list[list[ir.Value]], x0: ir.Value, block_rows: int) -> None:
+                for s in range(slots):  # slot s: buffer rows s*block_rows ..
+                    for i in range(block_rows):
+                        for j in range(accumulators):
+                            column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
+                            vector.StoreOp(finished(accumulated[s][i * accumulators + j]), row_buffer,
+                                           [b.index(s * block_rows + i), column])
+
+            def from_row_buffer(rows_y: list[ir.Value], x0: ir.Value, length: int) -> None:
+                for s, f in enumerate(filters):
+                    for i in range(len(rows_y)):
+                        _copy_row(b, row_buffer, [b.index(s * len(rows_y) + i)], b.index(0), output_buffer,
+                                  [n, f, rows_y[i]], x0, length, 1, vector_type)
 
             def row_block(y0: ir.Value, block_rows: int) -> None:
-                """Output rows y0 .. y0+block_rows-1 of filter f: R x block_rows accumulators; every
-                x-block (filters outside), or the item's x-block (rows_outer)."""
+                """Output rows y0 .. y0+block_rows-1 of the item's filters: R x block_rows accumulators
+                each; every x-block (filters outside), or the item's x-block (rows_outer)."""
                 input_row = arith.MulIOp(y0, b.index(stride_h)).result
                 rows_y = [arith.AddIOp(y0, b.index(i)).result if i else y0 for i in range(block_rows)]
                 if not schedule.rows_outer:
@@ -554,25 +710,22 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                         x0 = block_loop.induction_variable
                         to_row_buffer(accumulate(x0, input_row, block_rows), x0, block_rows)
                         scf.YieldOp([])
-                    for i in range(block_rows):
-                        _copy_row(b, row_buffer, [b.index(i)], b.index(0), output_buffer, [n, f, rows_y[i]],
-                                  b.index(0), out_w, 1, vector_type)
+                    from_row_buffer(rows_y, b.index(0), out_w)
                     return
                 x0 = arith.MulIOp(x_block_index, b.index(block_width)).result
                 accumulated = accumulate(x0, input_row, block_rows)
 
                 def direct() -> None:  # a whole block inside the row: straight to the output
-                    for i in range(block_rows):
-                        for j in range(accumulators):
-                            column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
-                            vector.StoreOp(finished(accumulated[i * accumulators + j]), output_buffer,
-                                           [n, f, rows_y[i], column])
+                    for s, f in enumerate(filters):
+                        for i in range(block_rows):
+                            for j in range(accumulators):
+                                column = arith.AddIOp(x0, b.index(j * lanes)).result if j else x0
+                                vector.StoreOp(finished(accumulated[s][i * accumulators + j]), output_buffer,
+                                               [n, f, rows_y[i], column])
 
                 def tail() -> None:  # the last, partial block: through the row buffer
                     to_row_buffer(accumulated, b.index(0), block_rows)
-                    for i in range(block_rows):
-                        _copy_row(b, row_buffer, [b.index(i)], b.index(0), output_buffer, [n, f, rows_y[i]], x0,
-                                  out_w - full_x_blocks * block_width, 1, vector_type)
+                    from_row_buffer(rows_y, x0, out_w - full_x_blocks * block_width)
 
                 if full_x_blocks == x_blocks:
                     direct()

@@ -67,6 +67,8 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     compact_indices: bool = option(False, "FKW index arrays in the narrowest integer type")
     parallel: bool = option(False, "split filter positions over threads (patsparse_parallel_for in the runtime)")
     rows_outer: bool = option(False, "loop order: row blocks outside filters (input rows stay in cache)")
+    filter_pairs: bool = option(False, "two filters per work item; kernels both have (same channel and "
+                                       "pattern) load their input vectors once")
 
     def run(self, module: ir.Operation) -> None:
         for name in ("vector_width", "accumulators", "rows"):
@@ -74,7 +76,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
                 raise PassFailure(f"{name.replace('_', '-')}={getattr(self, name)}: expected at least 1")
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices,
-                            parallel=self.parallel, rows_outer=self.rows_outer)
+                            parallel=self.parallel, rows_outer=self.rows_outer, filter_pairs=self.filter_pairs)
         body = module.regions[0].blocks[0]
         totals = CodeStats()
         layers = conv_layers(module, self.dense_convolutions)

@@ -56,6 +56,7 @@ class CompileOptions:
     rows_outer: bool = False       # loop order: row blocks outside filters
     reorder_filters: bool = False  # patsparse-reorder-filters
     eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
+    filter_pairs: bool = False     # filter-level load sharing (two filters per work item)
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
     threads: int = 1               # default thread count of the compiled model (changeable at run time)
@@ -89,7 +90,7 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
                                  accumulators=options.accumulators, rows=options.rows or 1,
                                  compact_indices=options.compact_indices, parallel=True,
-                                 rows_outer=options.rows_outer,
+                                 rows_outer=options.rows_outer, filter_pairs=options.filter_pairs,
                                  dense_convolutions=True).add_to(manager)
     ConvertLinearToVectorPass(vector_width=options.resolved_vector_width(), parallel=True).add_to(manager)
     manager.run(module.operation)

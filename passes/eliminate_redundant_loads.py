@@ -48,6 +48,8 @@ class EliminateRedundantLoadsPass(PatsparsePass):
 
     rows: int = option(0, "output rows per register block (the loads they share are eliminated); 0: about 4, "
                           "preferring a divisor of the output height")
+    filter_pairs: bool = option(False, "also filter level: compute filters in pairs, the kernels both filters "
+                                       "of a pair have (same channel and pattern) loading their inputs once")
     report: bool = option(False, "print loads per FMA before and after, per layer, to stderr")
     vector_width: int = option(16, "f32 lanes the lowering will use (as convert-patsparse-to-vector's)")
     accumulators: int = option(8, "vectors per row the lowering will use (as convert-patsparse-to-vector's)")
@@ -68,6 +70,10 @@ class EliminateRedundantLoadsPass(PatsparsePass):
             except ValueError as error:
                 raise PassFailure(str(error), op.location) from None
             entries = {entry.name: entry.attr for entry in ir.DictAttr(existing)} if existing is not None else {}
+            # A tuned choice of filter pairs is kept; pairs need an even number of filters.
+            if "filter_pairs" not in entries and self.filter_pairs and layer.filters % 2 == 0:
+                old = dataclasses.replace(old, filter_pairs=True)
+                entries["filter_pairs"] = ir.BoolAttr.get(True)
             # A tuned rows count is kept; the default is capped where rows x R would spill registers.
             if "rows" in entries:
                 rows = old.rows
@@ -79,8 +85,9 @@ class EliminateRedundantLoadsPass(PatsparsePass):
             entries["rows"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), rows)
             entries["eliminate_loads"] = ir.BoolAttr.get(True)
             op.attributes[SCHEDULE] = ir.DictAttr.get(entries)
-            # Before: the schedule without elimination and one row per block (the base lowering).
-            base = code_stats(layer, dataclasses.replace(old, rows=1, eliminate_loads=False))
+            # Before: the schedule without elimination, one row per block, one filter per item
+            # (the base lowering).
+            base = code_stats(layer, dataclasses.replace(old, rows=1, eliminate_loads=False, filter_pairs=False))
             stats = code_stats(layer, new)
             before += base.vector_loads
             fmas_before += base.vector_fmas
@@ -88,7 +95,8 @@ class EliminateRedundantLoadsPass(PatsparsePass):
             fmas_after += stats.vector_fmas
             if self.report:
                 print(f"{self.flag}: layer {number}: loads per FMA {base.loads_per_fma:.3f} -> "
-                      f"{stats.loads_per_fma:.3f} (rows {rows})", file=sys.stderr)
+                      f"{stats.loads_per_fma:.3f} (rows {rows}{', filter pairs' if new.filter_pairs else ''})",
+                      file=sys.stderr)
         ratio_before = before / fmas_before if fmas_before else 0.0
         ratio_after = after / fmas_after if fmas_after else 0.0
         if self.report and ops:

@@ -17,6 +17,7 @@ from mlir.dialects import arith, func
 from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.dialect import from_dense_weight, make_context, pattern_conv2d
+from patsparse.lowering.conv_codegen import ConvLayer, pair_filters
 from patsparse.lowering.pipeline import CompileOptions
 from patsparse.passes.expand_to_linalg import ExpandToLinalgPass
 
@@ -89,10 +90,10 @@ def compile_and_run(tmp_path, text, x, **options):
        has_bias=st.booleans(), keep=st.floats(0.0, 1.0), lanes=st.sampled_from([16, 8, 4]),
        accumulators=st.integers(1, 8), zero_filter=st.booleans(), seed=st.integers(0, 10_000),
        dense=st.booleans(), rows=st.integers(1, 5), eliminate_loads=st.booleans(), compact=st.booleans(),
-       rows_outer=st.booleans(), relu=st.booleans())
+       rows_outer=st.booleans(), relu=st.booleans(), filter_pairs=st.booleans())
 def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, height, width, stride, padding, has_bias,
                                       keep, lanes, accumulators, zero_filter, seed, dense, rows, eliminate_loads,
-                                      compact, rows_outer, relu):
+                                      compact, rows_outer, relu, filter_pairs):
     if height + padding[0] + padding[2] < 3 or width + padding[1] + padding[3] < 3:
         return
     rng = np.random.default_rng(seed)
@@ -105,20 +106,28 @@ def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, heigh
         text = with_relu(text)
     actual = compile_and_run(tmp_path_factory.mktemp("conv"), text, x, vector_width=lanes,
                              accumulators=accumulators, detect_patterns=False, rows=rows,
-                             eliminate_loads=eliminate_loads, compact_indices=compact, rows_outer=rows_outer)
+                             eliminate_loads=eliminate_loads, compact_indices=compact, rows_outer=rows_outer,
+                             filter_pairs=filter_pairs)
     expected = torch_conv(x, weight, bias, stride, padding)
     np.testing.assert_allclose(actual, np.maximum(expected, 0) if relu else expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("stride,padding", [((1, 1), (1, 1, 1, 1)), ((2, 2), (0, 1, 2, 0))])
-def test_aarch64_build_under_qemu_matches_torch(tmp_path, stride, padding):
+@pytest.mark.parametrize("stride,padding,filters,filter_pairs", [((1, 1), (1, 1, 1, 1), 5, False),
+                                                                 ((2, 2), (0, 1, 2, 0), 5, False),
+                                                                 ((1, 1), (1, 1, 1, 1), 6, True)])
+def test_aarch64_build_under_qemu_matches_torch(tmp_path, stride, padding, filters, filter_pairs):
     rng = np.random.default_rng(7)
-    weight = pattern_weight(rng, 5, 3, 0.6, zero_filter=True)
-    bias = rng.standard_normal(5).astype(np.float32)
+    weight = pattern_weight(rng, filters, 3, 0.6, zero_filter=True)
+    bias = rng.standard_normal(filters).astype(np.float32)
     x = rng.standard_normal((1, 3, 9, 11)).astype(np.float32)
+    if filter_pairs:  # the shared-kernel path runs: some kernels are shared within a pair
+        layer = ConvLayer.from_fkw("conv", from_dense_weight(weight, LIBRARY), x.shape, (1, filters, 9, 11), stride,
+                                   padding, True)
+        assert pair_filters(layer).shared_kernels.sum() > 0
     source = tmp_path / "conv.mlir"
     source.write_text(conv_module(x.shape, weight, bias, stride, padding, as_linalg=False))
-    artifacts = compile_model(source, tmp_path / "conv", CompileOptions(target="aarch64-linux-gnu"))
+    artifacts = compile_model(source, tmp_path / "conv", CompileOptions(target="aarch64-linux-gnu",
+                                                                        filter_pairs=filter_pairs))
     actual = runtime.run_aarch64(artifacts.outputs["runner"], x)
     np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, padding), rtol=1e-4, atol=1e-5)
 
