@@ -86,7 +86,8 @@ def optimise_and_lower_patsparse(module: ir.Module, options: CompileOptions) -> 
         ApplyTuningPass(db=options.tuning_db, target=options.target).add_to(manager)
     if options.eliminate_loads:
         EliminateRedundantLoadsPass(rows=options.rows or 0, vector_width=options.resolved_vector_width(),
-                                    accumulators=options.accumulators).add_to(manager)
+                                    accumulators=options.accumulators,
+                                    filter_pairs=options.filter_pairs).add_to(manager)
     ConvertPatsparseToVectorPass(vector_width=options.resolved_vector_width(),
                                  accumulators=options.accumulators, rows=options.rows or 1,
                                  compact_indices=options.compact_indices, parallel=True,

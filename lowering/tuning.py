@@ -41,7 +41,8 @@ from .dense import RUNTIME_PIPELINE
 
 DATABASE_VERSION = 1
 LARGE_INPUT_BYTES = 256 * 1024
-TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer")
+TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer", "filter_pairs")
+BOOLEAN_FIELDS = ("rows_outer", "filter_pairs")
 
 
 class TuningError(RuntimeError):
@@ -59,12 +60,14 @@ def layer_key(layer: ConvLayer, target: str) -> str:
 
 def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
     """The grid: vector widths x vectors per row x rows per block (x loop order for large
-    inputs), within the register file; `base` (the untuned schedule) first."""
+    inputs) x one or two filters per work item (filter pairs, for an even number of
+    filters), within the register file; `base` (the untuned schedule) first."""
     out_h, out_w = layer.output_hw
     grid = [base]
     # The loop order only matters once one image's input no longer fits in the L2 cache.
     batch, channels, height, width = layer.input_shape
     orders = (False, True) if channels * height * width * 4 > LARGE_INPUT_BYTES else (base.rows_outer,)
+    pairings = (False, True) if layer.filters % 2 == 0 else (False,)
     for width in widths:
         vectors = -(-out_w // width)
         for accumulators in sorted({a for a in (1, 2, 3, 4, 6, 8) if a <= vectors} | {min(vectors, 8)}):
@@ -72,13 +75,14 @@ def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Sche
             # fraction of the block's reuse): 7 and 14 matter for 7x7 and 14x14 outputs.
             row_options = sorted({1, 2, 4, 8} | {d for d in range(1, min(out_h, 16) + 1) if out_h % d == 0})
             for rows in row_options:
-                if rows > out_h or rows * accumulators > MAX_BLOCK_ACCUMULATORS:
-                    continue
                 for rows_outer in orders:
-                    schedule = dataclasses.replace(base, vector_width=width, max_accumulators=accumulators,
-                                                   rows=rows, rows_outer=rows_outer)
-                    if schedule not in grid:
-                        grid.append(schedule)
+                    for pairs in pairings:
+                        if rows > out_h or (1 + pairs) * rows * accumulators > MAX_BLOCK_ACCUMULATORS:
+                            continue
+                        schedule = dataclasses.replace(base, vector_width=width, max_accumulators=accumulators,
+                                                       rows=rows, rows_outer=rows_outer, filter_pairs=pairs)
+                        if schedule not in grid:
+                            grid.append(schedule)
     return grid
 
 
@@ -221,6 +225,10 @@ def tune_layer(layer: ConvLayer, base: Schedule, target: str = "host", widths: l
     if widths is None:
         widths = [base.vector_width] if target != "host" else sorted({8, base.vector_width})
     grid = candidates(layer, base, widths)
+    if target != "host":
+        # llvm-mca ranks one loop body per candidate; a pair's shared and own kernel loops cost
+        # differently per FMA, so pairs are chosen by measurement on the host only.
+        grid = [schedule for schedule in grid if not schedule.filter_pairs]
     key = layer_key(layer, target)
     with tempfile.TemporaryDirectory(prefix="patsparse-tune-") as scratch:
         work = Path(scratch)
@@ -265,7 +273,7 @@ class TuningDatabase:
         if record is None:
             return None
         try:
-            fields = {name: (bool if name == "rows_outer" else int)(record["schedule"][name])
+            fields = {name: (bool if name in BOOLEAN_FIELDS else int)(record["schedule"][name])
                       for name in TUNED_FIELDS if name in record["schedule"]}
         except (KeyError, TypeError, ValueError):
             raise TuningError(f"{self.path}: entry {layer_key(layer, target)!r} has no valid schedule") from None

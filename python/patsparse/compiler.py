@@ -253,6 +253,9 @@ examples:
     parser.add_argument("--eliminate-loads", action="store_true",
                         help="share input loads between the taps and rows of a kernel "
                              "(patsparse-eliminate-redundant-loads)")
+    parser.add_argument("--filter-pairs", action="store_true",
+                        help="compute filters two at a time; the kernels both filters of a pair have (same input "
+                             "channel and pattern) load their input vectors once (filter-level load sharing)")
     parser.add_argument("--compact-indices", action="store_true",
                         help="store FKW index arrays in the narrowest integer type")
     parser.add_argument("--tuning-db", metavar="JSON", help="per-layer schedules measured by patsparse-tune "
@@ -272,7 +275,7 @@ def run(argv=None) -> int:
     options = make(target=args.target, detect_patterns=not args.dense, vector_width=args.vector_width,
                    accumulators=args.accumulators, cpu=args.cpu, rows=args.rows, tuning_db=args.tuning_db,
                    threads=args.threads,
-                   **{flag: True for flag in ("reorder_filters", "eliminate_loads", "compact_indices")
+                   **{flag: True for flag in ("reorder_filters", "eliminate_loads", "compact_indices", "filter_pairs")
                       if getattr(args, flag)})
     for name in ("accumulators", "rows", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
