@@ -12,7 +12,7 @@ from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
 from patsparse.passes.ir_utils import erase_if_dead, ops_where, scalar_constant
 
-from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
+from .conv_codegen import MAX_BLOCK_ACCUMULATORS, CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
 
 # Per-op schedule (a dictionary attribute with Schedule's fields) set by the optimisation
 # passes and the tuner; it overrides this pass's options for that op.
@@ -48,6 +48,8 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     size, dilation 1) go through the same generator as a single pattern holding every tap, so
     the dense remainder of a model (and a model compiled without detection) gets the same
     vector code instead of naive loops. Convolutions that do not match stay for upstream.
+    A dense convolution with an even number of filters runs as filter pairs (two filters per
+    work item, each input vector loaded once for both) unless its schedule says otherwise.
 
     Rationale:
     - The call boundary with explicit buffers keeps the generated code independent of
@@ -84,11 +86,16 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         # Last first: a convolution that feeds the next one directly is still there (and so is
         # the `source` value matched for the next one) when the next one is rewritten.
         for op, layer, source, bias in reversed(layers):
+            entries = op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None
             try:
-                schedule = defaults.with_attribute(
-                    op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None)
+                schedule = defaults.with_attribute(entries)
             except ValueError as error:
                 raise PassFailure(str(error), op.location) from None
+            if op.name != PATTERN_CONV2D and not schedule.filter_pairs and dense_pairs_fit(layer, schedule) and \
+                    (entries is None or "filter_pairs" not in ir.DictAttr(entries)):
+                # A dense convolution shares every kernel between two filters: pairs halve its
+                # loads per FMA (unless a schedule on the op says otherwise).
+                schedule = dataclasses.replace(schedule, filter_pairs=True)
             relu = relu_user(op.results[0])
             if relu is not None:
                 layer = dataclasses.replace(layer, relu=True)
@@ -105,6 +112,14 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         self.statistics = {"lowered": len(layers), "fused_relus": fused, "vector_loads": totals.vector_loads,
                            "vector_fmas": totals.vector_fmas, "loads_per_fma": round(totals.loads_per_fma, 4)}
 
+
+
+def dense_pairs_fit(layer: ConvLayer, schedule: Schedule) -> bool:
+    """Whether a dense convolution can run as filter pairs: an even number of filters, and
+    two filters' rows x R accumulators within the registers."""
+    accumulators = schedule.blocking(layer.output_hw[1])[0]
+    rows = max(1, min(schedule.rows, layer.output_hw[0]))
+    return layer.filters % 2 == 0 and 2 * rows * accumulators <= MAX_BLOCK_ACCUMULATORS
 
 
 def replace_with_call(op: ir.Operation, name: str, inputs: list[ir.Value]) -> ir.Value:
