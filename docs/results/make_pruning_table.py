@@ -40,6 +40,10 @@ NOTES = {
                                               "admm_p8_c8_kd_admm10 and a CI run, one thread each",
     ("vgg_small", "admm_p8_c8_kd_admm10"): "started by hand with the command shown (queue c), beside "
                                            "magnitude_p8_c8_kd_long and a CI run, one thread each",
+    ("vgg_small", "admm_p8_c8_kd_erk"): "the budget of admm_p8_c8_kd_long with the kept kernels shared by the ERK "
+                                        "rule instead of one uniform ratio (keep ratios 0.83, 0.59, 0.38, 0.28, "
+                                        "0.18 from the narrowest 3x3 layer to the widest, against 0.28 for each): "
+                                        "the same final accuracy, 92.35%",
     ("vgg_small", "magnitude_p8_c8_long"): "started by hand with the command shown (same as queue c of the runner)",
     ("resnet_small", "admm_p8_c8"): "the ResNet runs got a shorter pruning budget (2 ADMM + 2 retraining epochs) "
                                     "to fit the time box; at 8x the magnitude baseline came out ahead",
@@ -47,7 +51,7 @@ NOTES = {
 }
 ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_c8",
          "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd", "admm_p8_c8_kd_long",
-         "magnitude_p8_c8_kd_long", "admm_p8_c8_kd_xl", "admm_p8_c8_kd_admm10"]
+         "magnitude_p8_c8_kd_long", "admm_p8_c8_kd_xl", "admm_p8_c8_kd_admm10", "admm_p8_c8_kd_erk"]
 # Runs whose plots are copied into plots/.
 PLOTTED = ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd", "admm_p8_c8_kd")
 
@@ -96,10 +100,13 @@ def _distill(run: dict) -> float:
 
 
 def _method(run: dict) -> str:
+    method = run["method"]
     if _distill(run) > 0:
         t = (run.get("config") or {}).get("distill_temperature", 4.0)
-        return f"{run['method']} + KD (alpha {_distill(run):g}, T {t:g})"
-    return run["method"]
+        method += f" + KD (alpha {_distill(run):g}, T {t:g})"
+    if (run.get("config") or {}).get("allocation", "uniform") != "uniform":
+        method += f", {run['config']['allocation'].upper()} connectivity allocation"
+    return method
 
 
 def _target_runs(by_run: dict, connectivity: float | None) -> list[str]:

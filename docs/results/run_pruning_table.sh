@@ -60,4 +60,6 @@ if [ "${1:-}" = c ]; then
     # The same distilled budget for the magnitude baseline, and a longer ADMM phase.
     prune vgg_small magnitude_p8_c8_kd_long --method magnitude --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12
     prune vgg_small admm_p8_c8_kd_admm10 --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 10 --retrain-epochs 12
+    # Kept kernels shared among the layers by the ERK rule instead of one uniform ratio.
+    prune vgg_small admm_p8_c8_kd_erk --patterns 8 --connectivity 8 --connectivity-allocation erk --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
 fi
