@@ -41,10 +41,17 @@ class EliminateRedundantLoadsPass(PatsparsePass):
     fit the register file (R: vectors per row for the layer's width). `rows=0` (the default)
     chooses about 4, preferring a divisor of the output height up to 8 (a 7x7 output gets one
     block of 7 rows, not 4 + 3).
+
+    Filter level (`filter-pairs=true`): the op also gets `filter_pairs = true` (even filter
+    counts only) and the lowering computes two filters per work item, each paired with the
+    filter sharing the most (channel, pattern) kernels with it; a kernel both have loads its
+    input vectors once for the FMAs of both (weights interleaved per tap). Two filters'
+    accumulators share the registers, so the automatic `rows` is about half. A tuned
+    `filter_pairs` on the op is kept.
     """
 
     flag = "patsparse-eliminate-redundant-loads"
-    summary = "Share input loads between the taps and output rows of each pattern kernel"
+    summary = "Share input loads between the taps and output rows of each pattern kernel (and between filters)"
 
     rows: int = option(0, "output rows per register block (the loads they share are eliminated); 0: about 4, "
                           "preferring a divisor of the output height")

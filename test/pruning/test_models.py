@@ -14,6 +14,9 @@ def test_model_names_and_shapes():
     assert {"vgg_small", "resnet_small", "vgg16_cifar", "resnet18_cifar", "resnet50_cifar", "vgg16", "resnet18",
             "resnet50"} <= set(models.MODELS)
     assert models.input_shape("vgg_small") == (1, 1, 28, 28)
+    assert models.input_shape("vgg_wide") == (1, 1, 28, 28)
+    widths = [m.out_channels for m in models.build("vgg_wide").modules() if isinstance(m, nn.Conv2d)]
+    assert widths == [2 * m.out_channels for m in models.build("vgg_small").modules() if isinstance(m, nn.Conv2d)]
     assert models.input_shape("resnet50_cifar") == (1, 3, 32, 32)
     assert models.input_shape("resnet18") == (1, 3, 224, 224)
     with pytest.raises(ValueError, match="unknown model"):

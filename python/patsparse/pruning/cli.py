@@ -55,7 +55,7 @@ def build_prune_parser() -> argparse.ArgumentParser:
                                       f"       {PROG} project --model NAME [options] -o CKPT",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to prune")
-    g.add_argument("--model", default="vgg_small", choices=[m for m in MODELS if m.endswith("_small")],
+    g.add_argument("--model", default="vgg_small", choices=[m for m in MODELS if MODELS[m][1][1:] == (1, 28, 28)],
                    help="network for 1x28x28 input (default: vgg_small)")
     g.add_argument("--method", default="admm", choices=["admm", "magnitude", "dense"],
                    help="admm: ADMM pattern+connectivity pruning; magnitude: project the dense weights and "

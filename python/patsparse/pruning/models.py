@@ -5,6 +5,7 @@ and residual adds, so torch-mlir's FX importer takes them as they are (BatchNorm
 name                input         what
 ==================  ============  ==============================================
 ``vgg_small``       1x28x28       6 3x3 convs (16-16-32-32-64-64), 3 max-pools, 1 linear
+``vgg_wide``        1x28x28       vgg_small at twice the width (32-32-64-64-128-128)
 ``resnet_small``    1x28x28       ResNet-8: stem + 3 stages of 1 basic block (16/32/64)
 ``vgg16_cifar``     3x32x32       VGG-16 (13 convs, BatchNorm), 1 linear
 ``resnet18_cifar``  3x32x32       ResNet-18, 3x3 stem, no stem pool
@@ -142,6 +143,10 @@ def vgg_small(num_classes: int = 10, width: int = 16) -> nn.Module:
     return VGG([w, w, "M", 2 * w, 2 * w, "M", 4 * w, 4 * w, "M"], 1, 4 * w * 3 * 3, num_classes)
 
 
+def vgg_wide(num_classes: int = 10, width: int = 32) -> nn.Module:
+    return vgg_small(num_classes, width)
+
+
 def resnet_small(num_classes: int = 10, width: int = 16) -> nn.Module:
     return ResNet(BasicBlock, [1, 1, 1], [width, 2 * width, 4 * width], 1, num_classes, stem="small")
 
@@ -172,6 +177,7 @@ def resnet50(num_classes: int = 1000) -> nn.Module:
 
 MODELS = {
     "vgg_small": (vgg_small, (1, 1, 28, 28)),
+    "vgg_wide": (vgg_wide, (1, 1, 28, 28)),
     "resnet_small": (resnet_small, (1, 1, 28, 28)),
     "vgg16_cifar": (vgg16_cifar, (1, 3, 32, 32)),
     "resnet18_cifar": (resnet18_cifar, (1, 3, 32, 32)),

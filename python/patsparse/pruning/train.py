@@ -207,7 +207,7 @@ class Trainer:
             raise RunError(f"unknown model {config.model!r}; choose from {', '.join(models.MODELS)}")
         if models.input_shape(config.model)[1:] != (1, 28, 28):
             raise RunError(f"model {config.model!r} takes {models.input_shape(config.model)[1:]} input; "
-                           "training on Fashion-MNIST needs vgg_small or resnet_small")
+                           "training on Fashion-MNIST needs a 1x28x28 model (vgg_small, vgg_wide, resnet_small)")
         if not 1 <= config.patterns <= 56:
             raise RunError(f"--patterns must be in 1..56, got {config.patterns}")
         if not 0.0 <= config.distill <= 1.0:
