@@ -12,9 +12,10 @@ VD=$T/vgg_small/dense/dense.pt
 RD=$T/resnet_small/dense/dense.pt
 mkdir -p $T
 
-dense() {  # $1 = model
-    r=""; [ -f $T/$1/dense/state.pt ] && r=--resume
-    [ -f $T/$1/dense/metrics.json ] || $P --model $1 --method dense --dense-epochs 8 --out $T/$1/dense $r
+dense() {  # $1 = model, rest = options
+    m=$1; shift
+    r=""; [ -f $T/$m/dense/state.pt ] && r=--resume
+    [ -f $T/$m/dense/metrics.json ] || $P --model $m --method dense --dense-epochs 8 "$@" --out $T/$m/dense $r
 }
 prune() {  # $1 = model, $2 = run name, rest = options
     m=$1; name=$2; shift 2
@@ -62,4 +63,11 @@ if [ "${1:-}" = c ]; then
     prune vgg_small admm_p8_c8_kd_admm10 --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 10 --retrain-epochs 12
     # Kept kernels shared among the layers by the ERK rule instead of one uniform ratio.
     prune vgg_small admm_p8_c8_kd_erk --patterns 8 --connectivity 8 --connectivity-allocation erk --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
+fi
+
+# Queue d: the same net at twice the width (vgg_wide), dense and the 8x run of queue c's best
+# budget, to see whether the 8x gap of vgg_small is a matter of capacity.
+if [ "${1:-}" = d ]; then
+    dense vgg_wide --threads 2
+    prune vgg_wide admm_p8_c8_kd_long --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
 fi
