@@ -161,18 +161,29 @@ def best_pairs(layer: ConvLayer) -> list[tuple[int, int]]:
     first, second = np.triu_indices(filters, 1)
     order = np.lexsort((first, second - first, -shared[first, second]))
     partner = np.full(filters, -1)
+    matched = 0
     for index in order:
         a, b = int(first[index]), int(second[index])
         if partner[a] < 0 and partner[b] < 0:
             partner[a], partner[b] = b, a
+            matched += 2
+            if matched >= filters - 1:
+                break
     return sorted((a, int(partner[a])) for a in range(filters) if a < partner[a])
 
 
 def pair_filters(layer: ConvLayer) -> FilterPairs | None:
     """The layer's kernels split into shared and own ones for :func:`best_pairs`; None for an
-    odd number of filters (the lowering then computes one filter per work item)."""
+    odd number of filters (the lowering then computes one filter per work item). Computed
+    once per layer object (the statistics and the code generator both ask)."""
     if layer.filters % 2:
         return None
+    if "_filter_pairs" not in vars(layer):
+        layer._filter_pairs = _split_pairs(layer)
+    return layer._filter_pairs
+
+
+def _split_pairs(layer: ConvLayer) -> FilterPairs:
     taps = layer.taps_per_kernel
     num_patterns = len(layer.patterns)
     weights = layer.weights.reshape(-1, taps)
