@@ -10,8 +10,8 @@
 // The first two convolutions have the same key (shape, pattern mix): both get the entry, but
 // the first keeps its hand-set rows. The third (a 2x2 kernel, dense) is not in the database.
 // CHECK-LABEL: func.func @forward
-// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {max_accumulators = 2 : i64, rows = 1 : i64, rows_outer = true, vector_width = 8 : i64}
-// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {max_accumulators = 2 : i64, rows = 3 : i64, rows_outer = true, vector_width = 8 : i64}
+// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {filter_pairs = false, max_accumulators = 2 : i64, rows = 1 : i64, rows_outer = true, vector_width = 8 : i64}
+// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {filter_pairs = false, max_accumulators = 2 : i64, rows = 3 : i64, rows_outer = true, vector_width = 8 : i64}
 // CHECK-NOT: patsparse.schedule
 // CHECK: return
 // REPORT: patsparse-apply-tuning: 2 of 3 convolutions tuned from
