@@ -253,6 +253,11 @@ class Schedule:
         """At most `wanted` rows per block, fewer where filters x rows x R would spill registers."""
         return max(1, min(wanted, MAX_BLOCK_ACCUMULATORS // (self.filters_per_item * self.blocking(out_width)[0])))
 
+    def fits_registers(self, output_hw: tuple[int, int]) -> bool:
+        """Whether filters x rows x R accumulators stay within the register file."""
+        rows = max(1, min(self.rows, output_hw[0]))
+        return self.filters_per_item * rows * self.blocking(output_hw[1])[0] <= MAX_BLOCK_ACCUMULATORS
+
     def automatic_rows(self, output_hw: tuple[int, int], wanted: int = 4) -> int:
         """About `wanted` rows per block, within the registers, preferring a divisor of the output
         height up to twice `wanted`: the rows left over form a shorter block with less reuse
@@ -477,6 +482,8 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         own_segments, own_channels, own_weights = layer.segments, layer.kernel_channels, layer.weights
     else:
         own_segments, own_channels, own_weights = pairs.segments, pairs.kernel_channels, pairs.weights
+    # A pair layout with every kernel shared (a dense layer) has no own arrays and no own loops.
+    has_own = pairs is None or own_channels.size > 0
 
     erased = ir.MemRefType.get([1], f32)  # what crosses the thread runtime: a bare float pointer
     phased_type = ir.MemRefType.get([batch, channels, padded_h, stride_w, phase_w], f32)
@@ -494,11 +501,12 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     full_x_blocks = out_w // block_width
     work_blocks = row_blocks * x_blocks if schedule.rows_outer else 1
     with module_ip:
-        weights_name, weights_type = constant_global(f"{layer.name}_weights", own_weights, f32)
-        channels_name, channels_type = constant_global(f"{layer.name}_channels", own_channels,
-                                               index_element_type(channels - 1, compact))
-        segments_name, segments_type = constant_global(f"{layer.name}_segments", own_segments,
-                                               index_element_type(layer.num_kernels, compact))
+        if has_own:
+            own_globals = [
+                constant_global(f"{layer.name}_weights", own_weights, f32),
+                constant_global(f"{layer.name}_channels", own_channels, index_element_type(channels - 1, compact)),
+                constant_global(f"{layer.name}_segments", own_segments,
+                                index_element_type(layer.num_kernels, compact))]
         order_name, order_type = constant_global(f"{layer.name}_filter_order", layer.filter_order,
                                          index_element_type(layer.filters - 1, compact))
         if pairs is not None:
@@ -600,9 +608,9 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
         image_stride = channels * channel_stride
         phased_flat = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([batch * image_stride], f32))
         begin, end = entry.arguments[3], entry.arguments[4]
-        weights = memref.GetGlobalOp(weights_type, weights_name).result
-        kernel_channels = memref.GetGlobalOp(channels_type, channels_name).result
-        segments = memref.GetGlobalOp(segments_type, segments_name).result
+        if has_own:
+            weights, kernel_channels, segments = (memref.GetGlobalOp(type_, name).result
+                                                  for name, type_ in own_globals)
         filter_order = memref.GetGlobalOp(order_type, order_name).result
         row_buffer = memref.AllocOp(ir.MemRefType.get([slots * rows, padded_out_w], f32), [], [],
                                     alignment=64).result
@@ -639,7 +647,7 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
                                                if layer.has_bias else b.f32(0.0)).result for f in filters]
             # Kernel sets: (bounds per pattern, channels, weights, the filter slots they feed).
             kernel_sets = [(segment_bounds(segments, p), kernel_channels, weights, [s])
-                           for s, p in enumerate(positions)]
+                           for s, p in enumerate(positions)] if has_own else []
             if pairs is not None:
                 kernel_sets.insert(0, (segment_bounds(shared_segments, unit), shared_channels, shared_weights, [0, 1]))
 

@@ -12,7 +12,7 @@ from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
 from patsparse.passes.ir_utils import erase_if_dead, ops_where, scalar_constant
 
-from .conv_codegen import MAX_BLOCK_ACCUMULATORS, CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
+from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
 
 # Per-op schedule (a dictionary attribute with Schedule's fields) set by the optimisation
 # passes and the tuner; it overrides this pass's options for that op.
@@ -117,9 +117,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
 def dense_pairs_fit(layer: ConvLayer, schedule: Schedule) -> bool:
     """Whether a dense convolution can run as filter pairs: an even number of filters, and
     two filters' rows x R accumulators within the registers."""
-    accumulators = schedule.blocking(layer.output_hw[1])[0]
-    rows = max(1, min(schedule.rows, layer.output_hw[0]))
-    return layer.filters % 2 == 0 and 2 * rows * accumulators <= MAX_BLOCK_ACCUMULATORS
+    return layer.filters % 2 == 0 and dataclasses.replace(schedule, filter_pairs=True).fits_registers(layer.output_hw)
 
 
 def replace_with_call(op: ir.Operation, name: str, inputs: list[ir.Value]) -> ir.Value:
