@@ -104,10 +104,15 @@ def test_missing_dataset_names_the_debian_package(tmp_path, monkeypatch, capsys)
 def test_two_process_ddp_run(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    logs = tmp_path / "logs"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "--log-dir", str(logs), "--tee", "3",
            "-m", "patsparse.pruning.cli", *TINY, "--patterns", "4", "--connectivity", "4", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # On failure show each rank's own stderr: torchrun's summary names only the signal.
+    rank_logs = "\n".join(f"--- {p.relative_to(logs)}:\n{p.read_text()[-1500:]}"
+                           for p in sorted(logs.rglob("stderr.log")))
+    assert proc.returncode == 0, f"{rank_logs}\n--- torchrun:\n{proc.stderr[-1500:]}"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     checksums = metrics["rank_weight_checksums"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -232,11 +233,13 @@ def prune_main(argv) -> int:
     torch.set_num_threads(max(1, args.threads))
     config = _config_from_args(args, argv)
     command = shlex.join([PROG, *argv])
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     try:
         trainer = Trainer(config, args.out, progress=args.progress, command=command, device=args.device)
         metrics = trainer.run(resume=args.resume, stop_after_epochs=args.stop_after_epochs)
+        code = 0
     except (CheckpointError, DataError, RunError, ValueError) as err:
-        return _error(str(err))
+        metrics, code = None, _error(str(err))
     finally:
         import torch.distributed as dist
 
@@ -247,7 +250,22 @@ def prune_main(argv) -> int:
         print(f"{PROG}: {config.method} {config.model}: accuracy {metrics['accuracy']:.2f}% "
               f"(dense {metrics['dense_accuracy']:.2f}%), 3x3 compression {cmp:.2f}x, "
               f"{metrics['wall_time_s']:.0f} s -> {args.out}")
-    return 0
+    if distributed:
+        _exit_worker(code)
+    return code
+
+
+def _exit_worker(code: int) -> None:
+    """End a torchrun worker without running C++ static destructors.
+
+    Every output is written atomically and the process group is destroyed by now; what is left
+    is interpreter teardown, where gloo's and the TCP store's background threads can be torn
+    down out of order and abort the process ("terminate called without an active exception",
+    seen once in CI), which torchrun reports as a failed run.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv=None) -> int:
