@@ -121,6 +121,21 @@ def test_two_process_ddp_run(tmp_path):
     assert metrics["compression_3x3"] == pytest.approx(4.0, rel=0.03)
 
 
+def test_ddp_error_is_clear_and_ends_every_rank(tmp_path):
+    logs = tmp_path / "logs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "--log-dir", str(logs), "--redirects", "3", "-m", "patsparse.pruning.cli", *TINY,
+           "--dense-checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          timeout=120)
+    assert proc.returncode != 0
+    rank_errors = [p.read_text() for p in sorted(logs.rglob("stderr.log"))]
+    assert len(rank_errors) == 2
+    for err in rank_errors:
+        assert "patsparse-prune: error: " in err and "nope.pt" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_dense_resume_ignores_pruning_options(tmp_path, capsys):
     assert run(tmp_path, "--method", "dense", "--dense-epochs", "2", "--stop-after-epochs", "1") == 0
     assert not (tmp_path / "dense.pt").exists()

@@ -234,16 +234,19 @@ def prune_main(argv) -> int:
     config = _config_from_args(args, argv)
     command = shlex.join([PROG, *argv])
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    metrics, code = None, 1
     try:
         trainer = Trainer(config, args.out, progress=args.progress, command=command, device=args.device)
         metrics = trainer.run(resume=args.resume, stop_after_epochs=args.stop_after_epochs)
         code = 0
     except (CheckpointError, DataError, RunError, ValueError) as err:
-        metrics, code = None, _error(str(err))
+        code = _error(str(err))
     finally:
         import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
+        # Only after success: a rank that failed while its peers wait in a collective would hang
+        # in the teardown; exiting non-zero instead lets torchrun stop the peers.
+        if code == 0 and dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     if metrics is not None and trainer.rank == 0:
         cmp = metrics["compression_3x3"]
@@ -258,8 +261,8 @@ def prune_main(argv) -> int:
 def _exit_worker(code: int) -> None:
     """End a torchrun worker without running C++ static destructors.
 
-    Every output is written atomically and the process group is destroyed by now; what is left
-    is interpreter teardown, where gloo's and the TCP store's background threads can be torn
+    Every output is written atomically, and after a success the process group is destroyed by
+    now; what is left is interpreter teardown, where gloo's and the TCP store's background threads can be torn
     down out of order and abort the process ("terminate called without an active exception",
     seen once in CI), which torchrun reports as a failed run.
     """
