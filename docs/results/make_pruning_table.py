@@ -19,8 +19,9 @@ HERE = Path(__file__).resolve().parent
 METRICS = HERE / "pruning_metrics.json"
 TABLE = HERE / "pruning.md"
 # (model, run name) -> committed checkpoint name
-CHECKPOINTS = {("vgg_small", "admm_p8_c8_kd"): "vgg_small_p8_c8.pt", ("resnet_small", "admm_p8"): "resnet_small_p8.pt",
-               ("vgg_small", "admm_p8_kd"): "vgg_small_p8.pt", ("resnet_small", "admm_p8_c8"): "resnet_small_p8_c8.pt"}
+CHECKPOINTS = {("vgg_small", "admm_p8_c8_kd"): "vgg_small_p8_c8.pt", ("vgg_small", "admm_p8_kd"): "vgg_small_p8.pt",
+               ("resnet_small", "admm_p8"): "resnet_small_p8.pt", ("resnet_small", "admm_p8_c8"): "resnet_small_p8_c8.pt",
+               ("vgg_wide", "admm_p8_c8_kd_long"): "vgg_wide_p8_c8.pt"}
 # Hand-written notes on individual runs (things the metrics cannot say).
 NOTES = {
     ("vgg_small", "admm_p8"): "wall time includes a ~38 min stall while another job used all memory "
@@ -50,14 +51,25 @@ NOTES = {
     ("vgg_wide", "admm_p8_c8_kd_long"): "vgg_small at twice the width (32-32-64-64-128-128, ~4x the 3x3 "
                                         "weights), pruned with the budget of vgg_small's admm_p8_c8_kd_long: "
                                         "-0.37 pp where the narrow net lost -0.58 pp, so the narrow net's 8x gap "
-                                        "is one of capacity; dense and this run only (queue d), on 2 threads",
+                                        "is one of capacity (queue d, 2 threads); its pruned model is the "
+                                        "committed checkpoints/vgg_wide_p8_c8.pt, which compiled with -O for "
+                                        "the host scores the same 93.38% on the 10,000 test images (outputs "
+                                        "within 8e-6 of PyTorch)",
+    ("vgg_wide", "admm_p8_kd"): "queue d, 2 threads; its first epoch shared the machine with a CI run (417 s "
+                                "against ~110 s), hence the wall time",
+    ("vgg_wide", "admm_p8_kd_long"): "patterns alone with the budget of the 8x run; started by hand with the "
+                                     "command shown, beside magnitude_p8_c8_kd_long, hence the wall time",
+    ("vgg_wide", "magnitude_p8_c8_kd_long"): "stopped after its first retraining epoch and continued with --resume "
+                                             "(exact), beside admm_p8_kd_long, hence the wall time",
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
-ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_c8",
+ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long", "admm_p8_c8",
          "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd", "admm_p8_c8_kd_long",
          "magnitude_p8_c8_kd_long", "admm_p8_c8_kd_xl", "admm_p8_c8_kd_admm10", "admm_p8_c8_kd_erk"]
 # Runs whose plots are copied into plots/.
-PLOTTED = ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd", "admm_p8_c8_kd")
+PLOTTED = {"vgg_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd", "admm_p8_c8_kd"),
+           "resnet_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8"),
+           "vgg_wide": ("admm_p8_c8_kd_long", "magnitude_p8_c8_kd_long")}
 
 
 def collect(run_root: Path) -> dict:
@@ -73,7 +85,7 @@ def collect(run_root: Path) -> dict:
         if key in CHECKPOINTS and (path.parent / "pruned.pt").is_file():
             (HERE / "checkpoints").mkdir(exist_ok=True)
             shutil.copyfile(path.parent / "pruned.pt", HERE / "checkpoints" / CHECKPOINTS[key])
-        if metrics["run"] in PLOTTED:
+        if metrics["run"] in PLOTTED.get(metrics["model"], ()):
             (HERE / "plots").mkdir(exist_ok=True)
             for png in ("library.png", "layers.png", "curves.png"):
                 if (path.parent / png).is_file():
@@ -215,7 +227,10 @@ def render(data: dict) -> str:
     out += ["", "Every row is a single seed (0); seed-to-seed spread was not measured, and the test accuracy moves "
             "by about 0.1-0.3 pp from one epoch to the next at the end of training, so differences of that size "
             "(e.g. between the K = 4 / 6 / 8 / 12 rows) are not significant. The 8x target is met by vgg_wide, "
-            "the VGG-style net at twice the width, and missed by vgg_small with every budget tried. The small "
+            "the VGG-style net at twice the width, and missed by vgg_small with every budget tried. ADMM beats "
+            "the magnitude baseline on vgg_small at every budget but not on vgg_wide at 8x, where magnitude "
+            "projection plus 18 distilled retraining epochs recovers from 44.7% to 0.14 pp above ADMM (a gap "
+            "within the epoch-to-epoch movement). So no single net meets all three targets yet. The small "
             "nets (~78k parameters) have little redundancy and the pruning budgets here are a few epochs on a shared 2-core machine; the "
             "paper's results are for much larger networks trained far longer.",
             "", "Plots of the 8-pattern runs (library, per-layer pattern histogram and connectivity rate, "
