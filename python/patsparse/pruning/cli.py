@@ -262,9 +262,9 @@ def _exit_worker(code: int) -> None:
     """End a torchrun worker without running C++ static destructors.
 
     Every output is written atomically, and after a success the process group is destroyed by
-    now; what is left is interpreter teardown, where gloo's and the TCP store's background threads can be torn
-    down out of order and abort the process ("terminate called without an active exception",
-    seen once in CI), which torchrun reports as a failed run.
+    now. What is left is interpreter teardown, where gloo's and the TCP store's background
+    threads can be torn down out of order and abort the process ("terminate called without an
+    active exception", seen once in CI), which torchrun reports as a failed run.
     """
     sys.stdout.flush()
     sys.stderr.flush()
