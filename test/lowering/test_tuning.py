@@ -1,6 +1,7 @@
 """patsparse-tune and the tuning database: measured on the host, ranked by llvm-mca for AArch64,
 applied by patsparse-apply-tuning inside patsparse-compile."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from patsparse.compiler import compile_model
 from patsparse.lowering.conv_codegen import Schedule
 from patsparse.lowering.pipeline import CompileOptions
 from patsparse.lowering.conv_codegen import MAX_BLOCK_ACCUMULATORS
-from patsparse.lowering.tuning import TuningDatabase, candidates, layer_key, tune_layer
+from patsparse.lowering.tuning import TUNED_FIELDS, TuningDatabase, candidates, layer_key, tune_layer
 
 from patsparse.tune import model_layers
 
@@ -51,10 +52,21 @@ def test_host_tuning_round_trips_through_the_database(layer_and_model, tmp_path)
     database.add(result, layer.name)
     database.save()
     again = TuningDatabase(tmp_path / "db.json")
-    assert again.schedule(layer, "host", Schedule()) == Schedule(
-        vector_width=result.schedule.vector_width, max_accumulators=result.schedule.max_accumulators,
-        rows=result.schedule.rows)
+    # Every tuned field comes back (which candidate wins is the machine's choice); the rest is the base's.
+    tuned = {name: getattr(result.schedule, name) for name in TUNED_FIELDS}
+    assert again.schedule(layer, "host", Schedule()) == dataclasses.replace(Schedule(), **tuned)
+    assert again.schedule(layer, "host", Schedule(eliminate_loads=True)) == dataclasses.replace(
+        Schedule(eliminate_loads=True), **tuned)
     assert again.schedule(layer, "aarch64-linux-gnu", Schedule()) is None
+    # The same whatever won: every tuned field flipped from the winner's value round-trips too.
+    flipped = dataclasses.replace(result.schedule, rows=result.schedule.rows + 1, max_accumulators=3,
+                                  rows_outer=not result.schedule.rows_outer,
+                                  filter_pairs=not result.schedule.filter_pairs)
+    database.add(dataclasses.replace(result, schedule=flipped), layer.name)
+    database.save()
+    tuned = {name: getattr(flipped, name) for name in TUNED_FIELDS}
+    assert TuningDatabase(tmp_path / "db.json").schedule(layer, "host", Schedule()) == dataclasses.replace(
+        Schedule(), **tuned)
 
 
 def test_aarch64_candidates_are_ranked_by_llvm_mca(layer_and_model):
