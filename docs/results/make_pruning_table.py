@@ -63,11 +63,12 @@ NOTES = {
                                              "(exact), beside admm_p8_kd_long, hence the wall time",
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
-ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long", "admm_p8_c8",
-         "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd", "admm_p8_c8_kd_long",
+ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long",
+         "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "magnitude_p8_c8_long", "admm_p8_c8_kd", "admm_p8_c8_kd_long",
          "magnitude_p8_c8_kd_long", "admm_p8_c8_kd_xl", "admm_p8_c8_kd_admm10", "admm_p8_c8_kd_erk"]
 # Runs whose plots are copied into plots/.
-PLOTTED = {"vgg_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd", "admm_p8_c8_kd"),
+PLOTTED = {"vgg_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8_long", "admm_p8_kd",
+                          "admm_p8_c8_kd"),
            "resnet_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8"),
            "vgg_wide": ("admm_p8_c8_kd_long", "magnitude_p8_c8_kd_long")}
 

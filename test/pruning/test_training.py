@@ -101,14 +101,18 @@ def test_missing_dataset_names_the_debian_package(tmp_path, monkeypatch, capsys)
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
 
 
+def torchrun_prune(logs, *args, timeout=240):
+    """patsparse-prune as 2 torchrun processes on CPU; each rank's output also lands in `logs`."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "--log-dir", str(logs), "--tee", "3", "-m", "patsparse.pruning.cli", *TINY, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          timeout=timeout)
+
+
 def test_two_process_ddp_run(tmp_path):
     out = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     logs = tmp_path / "logs"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "--log-dir", str(logs), "--tee", "3",
-           "-m", "patsparse.pruning.cli", *TINY, "--patterns", "4", "--connectivity", "4", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    proc = torchrun_prune(logs, "--patterns", "4", "--connectivity", "4", "--out", str(out))
     # On failure show each rank's own stderr: torchrun's summary names only the signal.
     rank_logs = "\n".join(f"--- {p.relative_to(logs)}:\n{p.read_text()[-1500:]}"
                            for p in sorted(logs.rglob("stderr.log")))
@@ -123,10 +127,7 @@ def test_two_process_ddp_run(tmp_path):
 
 def test_ddp_error_is_clear_and_ends_the_run(tmp_path):
     logs = tmp_path / "logs"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "--log-dir", str(logs), "--redirects", "3", "-m", "patsparse.pruning.cli", *TINY,
-           "--dense-checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+    proc = torchrun_prune(logs, "--dense-checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o"),
                           timeout=120)
     assert proc.returncode != 0
     rank_errors = [p.read_text() for p in sorted(logs.rglob("stderr.log"))]
