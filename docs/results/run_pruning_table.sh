@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
-# Usage: sh docs/results/run_pruning_table.sh [a|b|c|all]   (a and b are two queues that can run in
+# Usage: sh docs/results/run_pruning_table.sh [a|b|c|d|e|f|all]   (a and b are two queues that can run in
 # parallel on two cores; c needs the vgg_small dense model of queue a; "all" runs a, b, then c).
 # Outputs go to runs/table/; a run whose metrics.json exists is skipped.
 # Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
@@ -75,4 +75,14 @@ if [ "${1:-}" = d ]; then
     prune vgg_wide admm_p8_kd --patterns 8 --distill 0.7 --admm-epochs 3 --retrain-epochs 8 --threads 2
     prune vgg_wide magnitude_p8_c8_kd_long --method magnitude --patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
     prune vgg_wide admm_p8_kd_long --patterns 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12 --threads 2
+fi
+
+# Queues e and f (in parallel, one core each): seeds 1 and 2 of vgg_wide's 8x pair, ADMM (e) and
+# magnitude (f), to tell a real ADMM/magnitude difference from seed-to-seed spread.
+C8="--patterns 8 --connectivity 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12"
+if [ "${1:-}" = e ]; then
+    for s in 1 2; do prune vgg_wide admm_p8_c8_kd_long_seed$s $C8 --seed $s; done
+fi
+if [ "${1:-}" = f ]; then
+    for s in 1 2; do prune vgg_wide magnitude_p8_c8_kd_long_seed$s --method magnitude $C8 --seed $s; done
 fi
