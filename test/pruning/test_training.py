@@ -51,6 +51,17 @@ def test_admm_run_writes_outputs_and_every_kernel_satisfies_its_mask(admm_run):
     assert metrics["command"].startswith("patsparse-prune ")
 
 
+def assert_same_pruned(a_dir, b_dir):
+    """Two runs ended with the same weights and the same pattern of every kernel."""
+    a = torch.load(a_dir / "pruned.pt", weights_only=True)
+    b = torch.load(b_dir / "pruned.pt", weights_only=True)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(b["state_dict"][key], value), key
+    for name in a["layers"]:
+        assert torch.equal(a["layers"][name]["pattern_ids"], b["layers"][name]["pattern_ids"]), name
+
+
 def test_resume_equals_an_uninterrupted_run(admm_run, tmp_path):
     args = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2")
     # Stop inside the ADMM phase, then at the ADMM/retrain boundary, then finish.
@@ -58,12 +69,7 @@ def test_resume_equals_an_uninterrupted_run(admm_run, tmp_path):
     assert not (tmp_path / "pruned.pt").exists()
     assert run(tmp_path, *args, "--resume", "--stop-after-epochs", "1") == 0
     assert run(tmp_path, *args, "--resume") == 0
-    whole = torch.load(admm_run / "pruned.pt", weights_only=True)
-    split = torch.load(tmp_path / "pruned.pt", weights_only=True)
-    for key, value in whole["state_dict"].items():
-        assert torch.equal(split["state_dict"][key], value), key
-    for name in whole["layers"]:
-        assert torch.equal(whole["layers"][name]["pattern_ids"], split["layers"][name]["pattern_ids"])
+    assert_same_pruned(admm_run, tmp_path)
     a = json.loads((admm_run / "metrics.json").read_text())["history"]
     b = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert [h["test_acc"] for h in a] == [h["test_acc"] for h in b]
@@ -196,10 +202,7 @@ def test_distilled_resume_equals_an_uninterrupted_run(kd_run, tmp_path):
         assert torch.equal(teacher[key], value), key
     assert run(tmp_path, *KD, "--resume", "--stop-after-epochs", "1") == 0
     assert run(tmp_path, *KD, "--resume") == 0
-    whole = torch.load(kd_run / "pruned.pt", weights_only=True)
-    split = torch.load(tmp_path / "pruned.pt", weights_only=True)
-    for key, value in whole["state_dict"].items():
-        assert torch.equal(split["state_dict"][key], value), key
+    assert_same_pruned(kd_run, tmp_path)
     a = json.loads((kd_run / "metrics.json").read_text())["history"]
     b = json.loads((tmp_path / "metrics.json").read_text())["history"]
     assert [h["train_loss"] for h in a] == [h["train_loss"] for h in b]
@@ -214,10 +217,7 @@ def test_distilled_magnitude_baseline_from_dense_checkpoint_resumes_exactly(tmp_
     assert run(tmp_path / "whole", *args) == 0
     assert run(tmp_path / "split", *args, "--stop-after-epochs", "1") == 0
     assert run(tmp_path / "split", *args, "--resume") == 0
-    whole = torch.load(tmp_path / "whole" / "pruned.pt", weights_only=True)
-    split = torch.load(tmp_path / "split" / "pruned.pt", weights_only=True)
-    for key, value in whole["state_dict"].items():
-        assert torch.equal(split["state_dict"][key], value), key
+    assert_same_pruned(tmp_path / "whole", tmp_path / "split")
     metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     assert metrics["distill"] == {"alpha": 0.7, "temperature": 2.0}
     assert [h["phase"] for h in metrics["history"]] == ["retrain", "retrain"]
