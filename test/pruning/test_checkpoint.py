@@ -79,10 +79,12 @@ def test_verify_rejects_an_unpruned_layer(tmp_path):
     assert any("features.0" in v for v in report["violations"])
 
 
-@pytest.mark.parametrize("kind", ["missing", "corrupt", "state_dict", "json", "dense", "wrong_model"])
+@pytest.mark.parametrize("kind", ["missing", "directory", "corrupt", "state_dict", "json", "dense", "wrong_model"])
 def test_bad_files_give_one_line_errors(tmp_path, capsys, kind):
     path = tmp_path / f"{kind}.pt"
-    if kind == "corrupt":
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "corrupt":
         path.write_bytes(b"PK\x03\x04 this is not a torch file")
     elif kind == "state_dict":
         torch.save(models.build("vgg_small").state_dict(), path)
@@ -97,6 +99,7 @@ def test_bad_files_give_one_line_errors(tmp_path, capsys, kind):
         C.load_pruned(path)
     message = str(err.value)
     assert str(path) in message and "\n" not in message
+    assert ("is a directory" in message) == (kind == "directory")
     assert cli.main(["verify", str(path)]) == 1
     captured = capsys.readouterr()
     assert captured.err.startswith("patsparse-prune: error: ") and "Traceback" not in captured.err

@@ -99,6 +99,8 @@ def read_checkpoint(path, formats=(FORMAT_PRUNED,)) -> dict:
     """Load and check the outer structure of a checkpoint; CheckpointError on any problem."""
     path = Path(path)
     expected = " or ".join(f"a {f} checkpoint" for f in formats)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory (expected {expected})")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file (expected {expected})")
     try:
