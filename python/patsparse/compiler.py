@@ -146,8 +146,11 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
             lower_to_llvm_dialect(module)
         except ir.MLIRError as error:
             collector.extend_from_error(error)
-            raise ToolError(f"{source}: cannot compile: " + "; ".join(
-                d.render() for d in collector.errors[:3])) from None
+            # Verifier errors point into the source (parsed as '-'): mlir-opt style file:line:col.
+            shown = [d.in_file(source) for d in collector.errors[:3]]
+            raise ToolError("; ".join(f"{d.file}:{d.line}:{d.column}: {d.message}" if d.line else
+                                      f"{source}: cannot compile: {d.message}" for d in shown)
+                            or f"{source}: cannot compile: {error}") from None
         if emit in ("lib", "obj"):
             objects = targets.objects_from_llvm_dialect(module, work, options.target, options.resolved_cpu())
         else:

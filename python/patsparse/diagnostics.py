@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlir import ir
 
@@ -24,6 +24,11 @@ class Diagnostic:
     line: int | None = None
     column: int | None = None
     notes: tuple["Diagnostic", ...] = ()
+
+    def in_file(self, name: str) -> "Diagnostic":
+        """This diagnostic (and its notes) with the anonymous buffer '-' of a string parse named `name`."""
+        return replace(self, file=name if self.file == "-" else self.file,
+                       notes=tuple(note.in_file(name) for note in self.notes))
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}: " if self.line is not None else ""

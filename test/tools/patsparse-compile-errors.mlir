@@ -11,6 +11,10 @@
 // MALFORMED: patsparse-compile: error: {{.*}}malformed.mlir:2:23: use of undeclared SSA value name
 // MALFORMED-NOT: Traceback
 
+// RUN: not %patsparse-compile %S/Inputs/inconsistent-fkw.mlir -o %t/out.so 2>&1 | FileCheck %s --check-prefix=FKW
+// FKW: patsparse-compile: error: {{.*}}inconsistent-fkw.mlir:3:8: 'patsparse.pattern_conv2d' op filter_offsets: expected non-decreasing offsets, entry 2 (1) is below entry 1 (2)
+// FKW-NOT: Traceback
+
 // RUN: not %patsparse-compile %S/Inputs/missing.mlir -o %t/out.so 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: patsparse-compile: error: {{.*}}missing.mlir: no such file
 
