@@ -423,7 +423,8 @@ class Trainer:
         loss_sum = correct = seen = 0.0
         batches = fmnist.batches(xs, ys, cfg.batch_size, seed=cfg.seed, epoch=global_epoch, rank=self.rank,
                                  world_size=self.world, augment=cfg.augment)
-        bar = tqdm(batches, total=iters_per_epoch, disable=not self.progress, leave=False,
+        # disable=None: bars only on a terminal, so logs redirected to a file stay readable.
+        bar = tqdm(batches, total=iters_per_epoch, disable=None if self.progress else True, leave=False,
                    desc=f"{phase} {epoch_in_phase + 1}", unit="batch", dynamic_ncols=True)
         info = {}
         for step, (x, y) in enumerate(bar):
