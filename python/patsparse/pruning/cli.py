@@ -108,7 +108,8 @@ def build_prune_parser() -> argparse.ArgumentParser:
                    help="stop after N epochs in this invocation (split a run over jobs; continue with --resume)")
     g.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (default: 1)")
     g.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (they show only when stderr is a terminal)")
+    g.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars (they show only when stderr is a terminal)")
     return p
 
 
