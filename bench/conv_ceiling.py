@@ -3,7 +3,7 @@
     .venv/bin/python bench/conv_ceiling.py                        # VGG-16's 256x56x56 -> 256 layer
     .venv/bin/python bench/conv_ceiling.py --channels 64 --size 224 --filters 64 --runs 30
 
-A random layer with 8 patterns and about 8x total compression (every kernel keeps 4 taps; 2.25/8
+A random layer with the 8 default patterns and about 8x total compression (every kernel keeps 4 taps; 2.25/8
 of the kernels are kept) is compiled with each schedule below and timed two ways:
 
 - real: the kernels read their own input channels, as in a model;
@@ -38,25 +38,38 @@ SCHEDULES = [
     ("ymm, 2 rows x 7 vectors", dict(vector_width=8, rows=2, max_accumulators=7)),
     ("ymm, 3 rows x 7 vectors", dict(vector_width=8, rows=3, max_accumulators=7)),
 ]
-# An 8-pattern library shaped like the paper's (centre tap plus three neighbours).
-LIBRARY_TAPS = [(0, 1, 3, 4), (1, 4, 5, 7), (3, 4, 6, 7), (4, 5, 7, 8), (1, 2, 4, 5), (0, 3, 4, 8), (2, 4, 6, 8),
-                (1, 4, 6, 7)]
 
 
 def random_layer(channels: int, filters: int, size: int, stride: int, keep: float, seed: int = 0):
     from patsparse.dialect.fkw import from_dense_weight
     from patsparse.lowering.conv_codegen import ConvLayer
+    from patsparse.pruning.patterns import default_library
 
     rng = np.random.default_rng(seed)
-    library = np.zeros((len(LIBRARY_TAPS), 9), np.int8)
-    for index, taps in enumerate(LIBRARY_TAPS):
-        library[index, list(taps)] = 1
+    library = default_library(8)  # PatDNN's 8 patterns, shaped like the paper's Gaussian ones
     weight = rng.standard_normal((filters, channels, 3, 3)).astype(np.float32)
     weight *= library[rng.integers(0, len(library), (filters, channels))].reshape(filters, channels, 3, 3)
     weight[rng.random((filters, channels)) >= keep] = 0.0
     out = (size + 2 - 3) // stride + 1
     return ConvLayer.from_fkw("conv", from_dense_weight(weight, library), (1, channels, size, size),
                               (1, filters, out, out), (stride, stride), (1, 1, 1, 1), True)
+
+
+def positive(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return value
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a share in (0, 1]")
+    return value
 
 
 def fastest_ms(function, arguments, runs: int) -> float:
@@ -71,13 +84,15 @@ def fastest_ms(function, arguments, runs: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--channels", type=int, default=256)
-    parser.add_argument("--filters", type=int, default=256)
-    parser.add_argument("--size", type=int, default=56, help="input height and width")
-    parser.add_argument("--stride", type=int, default=1)
-    parser.add_argument("--keep", type=float, default=2.25 / 8, help="share of kernels kept (default: 8x total)")
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--channels", type=positive, default=256)
+    parser.add_argument("--filters", type=positive, default=256)
+    parser.add_argument("--size", type=positive, default=56, help="input height and width (at least 2)")
+    parser.add_argument("--stride", type=positive, default=1)
+    parser.add_argument("--keep", type=share, default=2.25 / 8, help="share of kernels kept (default: 8x total)")
+    parser.add_argument("--runs", type=positive, default=20)
     args = parser.parse_args()
+    if args.size < 2:
+        parser.error("--size: expected at least 2 (a 3x3 kernel with padding 1)")
 
     from patsparse.lowering.conv_codegen import Schedule
     from patsparse.lowering.tuning import build_candidates
