@@ -126,6 +126,8 @@ def _method(run: dict) -> str:
         method += f" + KD (alpha {_distill(run):g}, T {t:g})"
     if (run.get("config") or {}).get("allocation", "uniform") != "uniform":
         method += f", {run['config']['allocation'].upper()} connectivity allocation"
+    if run["method"] == "admm" and (run.get("config") or {}).get("admm_lr_schedule", "constant") != "constant":
+        method += f", {run['config']['admm_lr_schedule']} ADMM learning rate"
     return method
 
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
-# Usage: sh docs/results/run_pruning_table.sh [a|b|c|d|e|f|all]   (a and b are two queues that can run in
+# Usage: sh docs/results/run_pruning_table.sh [a|b|...|j|all]   (a and b are two queues that can run in
 # parallel on two cores; c needs the vgg_small dense model of queue a; "all" runs a, b, then c).
 # Outputs go to runs/table/; a run whose metrics.json exists is skipped.
 # Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
@@ -85,4 +85,28 @@ if [ "${1:-}" = e ]; then
 fi
 if [ "${1:-}" = f ]; then
     for s in 1 2; do prune vgg_wide magnitude_p8_c8_kd_long_seed$s --method magnitude $C8 --seed $s; done
+fi
+
+# Queues g and h (in parallel, one core each): seeds 1 and 2 of vgg_small's 8x pair with the same
+# budget, ADMM (g) and magnitude (h), so that vgg_small's 8x targets are judged on seed means too.
+if [ "${1:-}" = g ]; then
+    for s in 1 2; do prune vgg_small admm_p8_c8_kd_long_seed$s $C8 --seed $s; done
+fi
+if [ "${1:-}" = h ]; then
+    for s in 1 2; do prune vgg_small magnitude_p8_c8_kd_long_seed$s --method magnitude $C8 --seed $s; done
+fi
+
+# Queues i and j (in parallel, one core each, after g and h): vgg_small's 8x run with the ADMM-phase
+# learning rate decaying to 0 (--admm-lr-schedule cosine), seeds 0-2, then seeds 1 and 2 of the
+# distilled patterns-only run.
+CS="$C8 --admm-lr-schedule cosine"
+P8="--patterns 8 --distill 0.7 --admm-epochs 3 --retrain-epochs 8"
+if [ "${1:-}" = i ]; then
+    prune vgg_small admm_p8_c8_kd_cos $CS
+    prune vgg_small admm_p8_c8_kd_cos_seed2 $CS --seed 2
+    prune vgg_small admm_p8_kd_seed2 $P8 --seed 2
+fi
+if [ "${1:-}" = j ]; then
+    prune vgg_small admm_p8_c8_kd_cos_seed1 $CS --seed 1
+    prune vgg_small admm_p8_kd_seed1 $P8 --seed 1
 fi

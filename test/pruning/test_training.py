@@ -243,6 +243,26 @@ def test_distill_option_errors_and_resume_checks(tmp_path, capsys):
     assert run(out, "--resume") == 0
 
 
+def test_cosine_admm_learning_rate_decays_and_resumes_exactly(admm_run, tmp_path, capsys):
+    args = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2", "--admm-lr-schedule", "cosine")
+    assert run(tmp_path / "whole", *args) == 0
+    history = json.loads((tmp_path / "whole" / "metrics.json").read_text())["history"]
+    plain = json.loads((admm_run / "metrics.json").read_text())["history"]
+    assert [h["phase"] for h in history] == ["dense", "admm", "admm", "retrain"]
+    # Constant: every ADMM epoch ends at --admm-lr. Cosine: half-way down after the first of two
+    # epochs (4 steps each: cos(pi/2)), near 0 at the end of the phase.
+    assert [h["lr"] for h in plain[1:3]] == [1e-3, 1e-3]
+    assert history[0]["train_loss"] == plain[0]["train_loss"]  # the dense phase is unchanged
+    assert history[1]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 3 / 8)))
+    assert history[2]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 7 / 8)))
+    assert history[1]["train_loss"] != plain[1]["train_loss"]
+    assert run(tmp_path / "split", *args, "--stop-after-epochs", "2") == 0
+    assert run(tmp_path / "split", *args, "--resume", "--admm-lr-schedule", "constant") == 1
+    assert "options differ from the interrupted run in admm_lr_schedule" in capsys.readouterr().err
+    assert run(tmp_path / "split", *args, "--resume") == 0
+    assert_same_pruned(tmp_path / "whole", tmp_path / "split")
+
+
 def test_distillation_loss():
     from patsparse.pruning.train import distillation_loss
 

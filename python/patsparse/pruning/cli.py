@@ -79,7 +79,10 @@ def build_prune_parser() -> argparse.ArgumentParser:
                    help="masked retraining epochs (magnitude retrains admm+retrain epochs) (default: 3)")
     g.add_argument("--batch-size", type=int, default=128)
     g.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate, dense phase (cosine decay)")
-    g.add_argument("--admm-lr", type=float, default=1e-3, help="Adam learning rate, ADMM phase (constant)")
+    g.add_argument("--admm-lr", type=float, default=1e-3, help="Adam learning rate, ADMM phase (default: 1e-3)")
+    g.add_argument("--admm-lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="ADMM-phase learning rate: constant, or a cosine decay to 0 over the ADMM epochs, so the "
+                        "last Z/Y projections (which fix the masks) see annealed weights (default: constant)")
     g.add_argument("--retrain-lr", type=float, default=1e-3, help="Adam learning rate, retraining (cosine)")
     g.add_argument("--rho", type=float, default=0.05, help="initial ADMM penalty rho (default: 0.05)")
     g.add_argument("--rho-max", type=float, default=2.0, help="final rho; grows geometrically (default: 2)")
@@ -156,7 +159,7 @@ def _config_from_args(args, argv):
     return Config(model=args.model, method=args.method, patterns=args.patterns, connectivity=args.connectivity,
                   exempt_first=args.exempt_first, allocation=args.allocation, dense_epochs=args.dense_epochs, admm_epochs=args.admm_epochs,
                   retrain_epochs=args.retrain_epochs, batch_size=args.batch_size, lr=args.lr, admm_lr=args.admm_lr,
-                  retrain_lr=args.retrain_lr, rho=args.rho, rho_max=args.rho_max,
+                  retrain_lr=args.retrain_lr, admm_lr_schedule=args.admm_lr_schedule, rho=args.rho, rho_max=args.rho_max,
                   admm_updates_per_epoch=args.admm_updates_per_epoch, initial_library=args.initial_library,
                   train_limit=args.train_limit, test_limit=args.test_limit, augment=args.augment, seed=args.seed,
                   dense_checkpoint=args.dense_checkpoint, distill=args.distill,

@@ -3,7 +3,8 @@
 A run is a list of phases, each a number of epochs:
 
 - ``dense``    train the baseline (skipped when starting from ``dense_checkpoint``);
-- ``admm``     ADMM with the augmented-Lagrangian penalty (method "admm" only);
+- ``admm``     ADMM with the augmented-Lagrangian penalty (method "admm" only), at a constant
+               learning rate or (``admm_lr_schedule="cosine"``) one decaying to 0 over the phase;
 - ``retrain``  hard prune (pattern projection, then connectivity by kernel L2 norm), then
                masked retraining: the masks are applied after every optimiser step. For
                method "magnitude" the hard prune happens on the dense weights directly and the
@@ -48,6 +49,7 @@ from .project import apply_masks, compression_report, hard_prune, layer_keep_rat
 
 STATE_FORMAT = "patsparse-train-state"
 METHODS = ("admm", "magnitude", "dense")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass
@@ -66,6 +68,7 @@ class Config:
     batch_size: int = 128
     lr: float = 2e-3
     admm_lr: float = 1e-3
+    admm_lr_schedule: str = "constant"
     retrain_lr: float = 1e-3
     rho: float = 0.05
     rho_max: float = 2.0
@@ -212,6 +215,9 @@ class Trainer:
             raise RunError(f"--patterns must be in 1..56, got {config.patterns}")
         if not 0.0 <= config.distill <= 1.0:
             raise RunError(f"--distill must be in 0..1 (the weight of the distillation term), got {config.distill:g}")
+        if config.admm_lr_schedule not in LR_SCHEDULES:
+            raise RunError(f"unknown ADMM learning-rate schedule {config.admm_lr_schedule!r}; choose from "
+                           f"{', '.join(LR_SCHEDULES)}")
         if not config.distill_temperature > 0:
             raise RunError(f"--distill-temperature must be positive, got {config.distill_temperature:g}")
         if config.distill > 0 and config.method != "dense" and config.dense_checkpoint is None \
@@ -263,7 +269,7 @@ class Trainer:
         defaults = {f.name: f.default for f in dataclasses.fields(Config)}
         ignored = set()
         if self.config.method == "dense":  # pruning options do not affect a dense-only run
-            ignored = {"patterns", "connectivity", "exempt_first", "allocation", "admm_epochs", "retrain_epochs", "admm_lr",
+            ignored = {"patterns", "connectivity", "exempt_first", "allocation", "admm_epochs", "retrain_epochs", "admm_lr", "admm_lr_schedule",
                        "retrain_lr", "rho", "rho_max", "admm_updates_per_epoch", "initial_library", "distill",
                        "distill_temperature"}
         diff = [k for k in current if k not in ignored and saved.get(k, defaults[k]) != current[k]]
@@ -345,7 +351,7 @@ class Trainer:
             optimizer = torch.optim.Adam(inner.parameters(), lr=base_lr)
             if opt_state is not None:
                 optimizer.load_state_dict(opt_state)
-            schedule = "constant" if phase == "admm" else "cosine"
+            schedule = cfg.admm_lr_schedule if phase == "admm" else "cosine"
             total_steps = phase_epochs * iters_per_epoch
 
             while epochs_done < phase_epochs:
@@ -456,7 +462,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], self.device, self.world)
         record = {"phase": phase, "epoch": global_epoch + 1, "train_loss": loss_sum / max(1, seen),
-                  "train_acc": 100.0 * correct / max(1, seen)}
+                  "train_acc": 100.0 * correct / max(1, seen), "lr": optimizer.param_groups[0]["lr"]}
         if admm is not None:
             record.update(library_size=len(admm.library_indices), rho=admm.rho, **admm.residuals(inner))
             record["penalty"] = admm.penalty(inner)
