@@ -67,3 +67,32 @@ def test_distilled_runs_are_listed_and_the_best_admm_run_decides_each_target():
     assert "-1.04 pp; others: admm_p8_c8_kd -1.30 pp, admm_p8_c8 -1.59 pp" in eight[0]
     # The magnitude baseline is compared with the ADMM run of the same budget, as before.
     assert any("admm_p8_c8 vs magnitude_p8_c8" in line for line in lines)
+
+
+def seeded(name, method, accs, conn=8.0, compression=8.0):
+    """One run and its _seedN repeats."""
+    return [run(name if s == 0 else f"{name}_seed{s}", method, acc, 8, conn, compression) for s, acc in enumerate(accs)]
+
+
+def test_seed_repeats_are_judged_on_their_mean_and_summarised():
+    module = load()
+    runs = [run("dense", "dense", 92.0), run("admm_p8", "admm", 91.95, 8, None, 2.25),
+            *seeded("admm_p8_c8_kd_long", "admm", [91.7, 91.4, 91.6]),
+            *seeded("magnitude_p8_c8_kd_long", "magnitude", [91.5, 91.3, 91.5])]
+    table = module.render({"runs": runs})
+    lines = table.splitlines()
+    names = [line.split("|")[1].strip() for line in lines if line.startswith("| admm_") or line.startswith("| mag")]
+    assert names.index("admm_p8_c8_kd_long") + 1 == names.index("admm_p8_c8_kd_long_seed1")
+    eight = next(line for line in lines if line.startswith("| ~8x total"))
+    # The mean (91.567, -0.433 pp) decides, not the best seed (91.7).
+    assert "| yes |" in eight and "-0.43 pp (mean 91.57 over 3 seeds (91.70, 91.40, 91.60))" in eight
+    pair = next(line for line in lines if "admm_p8_c8_kd_long vs magnitude_p8_c8_kd_long" in line)
+    assert "| yes |" in pair
+    assert "magnitude minus ADMM per seed: -0.20, -0.10, -0.10 pp" in table and "ADMM is ahead on every seed" in table
+    assert "All targets are met on vgg_small." in table
+    # Seeds that disagree: level, and a missed target means no net meets them all.
+    runs[-1] = run("magnitude_p8_c8_kd_long_seed2", "magnitude", 91.9, 8, 8.0, 8.0)
+    table = module.render({"runs": runs})
+    assert "the seeds disagree on which method ends ahead" in table and "no single net meets all three" in table
+    pair = next(line for line in table.splitlines() if "admm_p8_c8_kd_long vs magnitude_p8_c8_kd_long" in line)
+    assert "**missed**" in pair
