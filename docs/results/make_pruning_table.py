@@ -64,6 +64,15 @@ NOTES = {
     ("vgg_wide", "magnitude_p8_c8_kd_long_seed1"): "queue f, one thread, beside queue e (admm_p8_c8_kd_long_seed1)",
     ("vgg_wide", "admm_p8_c8_kd_long_seed2"): "queue e, one thread, beside queue f (magnitude_p8_c8_kd_long_seed2)",
     ("vgg_wide", "magnitude_p8_c8_kd_long_seed2"): "queue f, one thread, beside queue e (admm_p8_c8_kd_long_seed2)",
+    ("vgg_small", "admm_p8_c8_kd_long_seed1"): "queue g, one thread, beside queue h (magnitude_p8_c8_kd_long_seed1)",
+    ("vgg_small", "magnitude_p8_c8_kd_long_seed1"): "queue h, one thread, beside queue g (admm_p8_c8_kd_long_seed1)",
+    ("vgg_small", "admm_p8_c8_kd_long_seed2"): "queue g, one thread, beside queue h (magnitude_p8_c8_kd_long_seed2)",
+    ("vgg_small", "magnitude_p8_c8_kd_long_seed2"): "queue h, one thread, beside queue g (admm_p8_c8_kd_long_seed2)",
+    ("vgg_small", "admm_p8_c8_kd_cos"): "admm_p8_c8_kd_long with the ADMM-phase learning rate decaying to 0 "
+                                        "(--admm-lr-schedule cosine) instead of constant; queues i and j, one "
+                                        "thread each",
+    ("vgg_small", "admm_p8_kd_seed1"): "queue j, one thread",
+    ("vgg_small", "admm_p8_kd_seed2"): "queue i, one thread",
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
 ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long",
@@ -204,18 +213,20 @@ def _pair_summary(model: str, by_run: dict, admm_name: str, mag_name: str) -> st
     starts = {method: [by_run[n].get("accuracy_after_hard_prune") or 0.0 for n in group]
               for method, group in (("admm", admm), ("magnitude", mag))}
     each = ", ".join(f"{by_run[n]['accuracy'] - dense:+.2f}" for n in admm)
-    lead = _accuracy(by_run, mag) - _accuracy(by_run, admm)
+    mean = sum(gaps) / len(gaps)
+    # Standard error of the mean paired difference: seeds pair the two methods' data orders.
+    se = (sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1) / len(gaps)) ** 0.5 if len(gaps) > 1 else 0.0
     text = (f"On {model} at 8x ({admm_name} against {mag_name}, the same number of epochs), ADMM is "
-            f"{_accuracy(by_run, admm) - dense:+.3f} pp from dense on the mean of {len(admm)} seeds (each: {each} pp) "
-            f"and magnitude ends {lead:+.2f} pp {'ahead of' if lead >= 0 else 'behind'} ADMM on the mean (magnitude "
-            f"minus ADMM per seed: {', '.join(f'{g:+.2f}' for g in gaps)} pp); after hard pruning, magnitude "
-            f"restarts from {_span(starts['magnitude'])}% against ADMM's {_span(starts['admm'])}%: ")
-    if gaps and all(g > 0 for g in gaps):
-        return text + "magnitude is ahead on every seed, so ADMM's better starting point does not survive the retraining. "
-    if gaps and all(g < 0 for g in gaps):
-        return text + "ADMM is ahead on every seed. "
-    return text + ("the seeds disagree on which method ends ahead, so the two are level within the seed-to-seed "
-                   "spread. ")
+            f"{_accuracy(by_run, admm) - dense:+.3f} pp from dense on the mean of {len(admm)} seeds (each: {each} pp). "
+            f"Magnitude minus ADMM is {mean:+.2f} +- {se:.2f} pp (mean +- standard error over the {len(gaps)} paired "
+            f"seeds; each: {', '.join(f'{g:+.2f}' for g in gaps)} pp). After hard pruning, magnitude restarts from "
+            f"{_span(starts['magnitude'])}% against ADMM's {_span(starts['admm'])}%. ")
+    leader = "Magnitude" if mean > 0 else "ADMM"
+    ahead = sum(1 for g in gaps if (g > 0) == (mean > 0) and g != 0)
+    if abs(mean) > 2 * se:
+        return text + f"{leader} is ahead by more than two standard errors ({ahead} of {len(gaps)} seeds). "
+    return text + (f"{leader} is ahead on the mean and on {ahead} of {len(gaps)} seeds, but by less than two "
+                   f"standard errors, so the difference is not clear at this number of seeds. ")
 
 
 def _seed_summary(runs: list[dict], verdicts: list[tuple[str, str, bool]]) -> str:
