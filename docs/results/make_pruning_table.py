@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Generate docs/results/pruning.md from docs/results/pruning_metrics.json (beside this script).
 
-    python docs/results/make_pruning_table.py --collect runs/table   # gather runs/table/*/*/metrics.json
+    python docs/results/make_pruning_table.py --collect runs/table   # merge runs/table/*/*/metrics.json in
     python docs/results/make_pruning_table.py                        # only re-render the table
 
---collect also copies the checkpoints the compiler reuses into docs/results/checkpoints/ and
-the plots of the 8-pattern runs into docs/results/plots/.
+--collect merges RUN_ROOT's runs into pruning_metrics.json (a run there replaces the committed
+record of the same model and name; the others stay). It also copies the checkpoints the compiler
+reuses into docs/results/checkpoints/ and the plots of the 8-pattern runs into docs/results/plots/.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ NOTES = {
                                         "(--admm-lr-schedule cosine) instead of constant; queues i and j, one "
                                         "thread each",
     ("vgg_small", "admm_p8_kd_seed1"): "queue j, one thread",
-    ("vgg_small", "admm_p8_kd_seed2"): "queue i, one thread",
+    ("vgg_small", "admm_p8_kd_seed2"): "queue i's command, started by hand on the core queue j had freed, beside "
+                                       "admm_p8_c8_kd_cos_seed2, one thread",
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
 ORDER = ["dense", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long",
@@ -85,16 +87,20 @@ PLOTTED = {"vgg_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8
            "vgg_wide": ("admm_p8_c8_kd_long", "magnitude_p8_c8_kd_long")}
 
 
-def collect(run_root: Path) -> dict:
-    runs = []
+def collect(run_root: Path, metrics_file: Path = METRICS) -> dict:
+    """Merge RUN_ROOT's runs into the committed metrics: a run found there replaces the committed
+    record of the same model and name, the other committed records stay (run folders do not
+    outlive the machine they ran on, so a later session collects only its own new runs)."""
+    kept = json.loads(metrics_file.read_text())["runs"] if metrics_file.is_file() else []
+    by_key = {(r["model"], r["run"]): r for r in kept}
     for path in sorted(run_root.glob("*/*/metrics.json")):
         metrics = json.loads(path.read_text())
         metrics["run"] = path.parent.name
         metrics["run_dir"] = str(path.parent)
         for layer in metrics.get("layers", {}).values():
             layer.pop("shape", None)
-        runs.append(metrics)
         key = (metrics["model"], metrics["run"])
+        by_key[key] = metrics
         if key in CHECKPOINTS and (path.parent / "pruned.pt").is_file():
             (HERE / "checkpoints").mkdir(exist_ok=True)
             shutil.copyfile(path.parent / "pruned.pt", HERE / "checkpoints" / CHECKPOINTS[key])
@@ -103,8 +109,8 @@ def collect(run_root: Path) -> dict:
             for png in ("library.png", "layers.png", "curves.png"):
                 if (path.parent / png).is_file():
                     shutil.copyfile(path.parent / png, HERE / "plots" / f"{metrics['model']}_{metrics['run']}_{png}")
-    data = {"dataset": "fashion-mnist (10k test images)", "runs": runs}
-    METRICS.write_text(json.dumps(data, indent=1) + "\n")
+    data = {"dataset": "fashion-mnist (10k test images)", "runs": [by_key[k] for k in sorted(by_key)]}
+    metrics_file.write_text(json.dumps(data, indent=1) + "\n")
     return data
 
 
@@ -339,7 +345,7 @@ def render(data: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--collect", metavar="RUN_ROOT", help="gather RUN_ROOT/*/*/metrics.json first")
+    parser.add_argument("--collect", metavar="RUN_ROOT", help="merge RUN_ROOT/*/*/metrics.json into the committed metrics first")
     args = parser.parse_args()
     data = collect(Path(args.collect)) if args.collect else json.loads(METRICS.read_text())
     TABLE.write_text(render(data))

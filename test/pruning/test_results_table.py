@@ -98,3 +98,22 @@ def test_seed_repeats_are_judged_on_their_mean_and_summarised():
     assert "no single net meets all three" in table
     pair = next(line for line in table.splitlines() if "admm_p8_c8_kd_long vs magnitude_p8_c8_kd_long" in line)
     assert "**missed**" in pair
+
+
+def test_collect_merges_new_runs_into_the_committed_metrics(tmp_path):
+    import json
+    module = load()
+    committed = tmp_path / "pruning_metrics.json"
+    old = [dict(run("dense", "dense", 92.0)), dict(run("admm_p8", "admm", 92.05, 8, None, 2.25))]
+    committed.write_text(json.dumps({"runs": old}))
+    fresh = run("admm_p8", "admm", 92.40, 8, None, 2.25)
+    added = run("admm_p8_seed1", "admm", 92.30, 8, None, 2.25)
+    for r in (fresh, added):
+        folder = tmp_path / "runs" / "vgg_small" / r["run"]
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({k: v for k, v in r.items() if k != "run"}))
+    data = module.collect(tmp_path / "runs", committed)
+    accs = {r["run"]: r["accuracy"] for r in data["runs"]}
+    # The committed dense run stays, the re-run replaces its record, the new seed is added.
+    assert accs == {"dense": 92.0, "admm_p8": 92.40, "admm_p8_seed1": 92.30}
+    assert json.loads(committed.read_text()) == data
