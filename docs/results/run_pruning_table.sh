@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
-# Usage: sh docs/results/run_pruning_table.sh [a|b|...|j|all]   (a and b are two queues that can run in
+# Usage: sh docs/results/run_pruning_table.sh [a|b|...|l|all]   (a and b are two queues that can run in
 # parallel on two cores; c needs the vgg_small dense model of queue a; "all" runs a, b, then c).
 # Outputs go to runs/table/; a run whose metrics.json exists is skipped.
 # Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
@@ -109,4 +109,19 @@ fi
 if [ "${1:-}" = j ]; then
     prune vgg_small admm_p8_c8_kd_cos_seed1 $CS --seed 1
     prune vgg_small admm_p8_kd_seed1 $P8 --seed 1
+fi
+
+# Queues k and l (in parallel, one core each): the distilled patterns-only run's seeds 1 and 2
+# (queues i and j ran them once, but their run folders were lost with the machine before they were
+# collected), then seeds 3 and 4 of vgg_small's 8x pair, decided before they ran, so that both 8x
+# targets are judged on five seeds.
+if [ "${1:-}" = k ]; then
+    prune vgg_small admm_p8_kd_seed1 $P8 --seed 1
+    prune vgg_small admm_p8_c8_kd_long_seed3 $C8 --seed 3
+    prune vgg_small magnitude_p8_c8_kd_long_seed4 --method magnitude $C8 --seed 4
+fi
+if [ "${1:-}" = l ]; then
+    prune vgg_small admm_p8_kd_seed2 $P8 --seed 2
+    prune vgg_small magnitude_p8_c8_kd_long_seed3 --method magnitude $C8 --seed 3
+    prune vgg_small admm_p8_c8_kd_long_seed4 $C8 --seed 4
 fi
