@@ -12,15 +12,16 @@ VD=$T/vgg_small/dense/dense.pt
 RD=$T/resnet_small/dense/dense.pt
 mkdir -p $T
 
+D=dense  # the dense run the pruned runs start from (queues k and l: dense_rerun)
 dense() {  # $1 = model, rest = options
     m=$1; shift
-    r=""; [ -f $T/$m/dense/state.pt ] && r=--resume
-    [ -f $T/$m/dense/metrics.json ] || $P --model $m --method dense --dense-epochs 8 "$@" --out $T/$m/dense $r
+    r=""; [ -f $T/$m/$D/state.pt ] && r=--resume
+    [ -f $T/$m/$D/metrics.json ] || $P --model $m --method dense --dense-epochs 8 "$@" --out $T/$m/$D $r
 }
 prune() {  # $1 = model, $2 = run name, rest = options
     m=$1; name=$2; shift 2
     r=""; [ -f $T/$m/$name/state.pt ] && r=--resume  # an interrupted run continues where it stopped
-    [ -f $T/$m/$name/metrics.json ] || $P --model $m --dense-checkpoint $T/$m/dense/dense.pt "$@" --out $T/$m/$name $r
+    [ -f $T/$m/$name/metrics.json ] || $P --model $m --dense-checkpoint $T/$m/$D/dense.pt "$@" --out $T/$m/$name $r
 }
 
 queue_a() {
@@ -114,7 +115,13 @@ fi
 # Queues k and l (in parallel, one core each): the distilled patterns-only run's seeds 1 and 2
 # (queues i and j ran them once, but their run folders were lost with the machine before they were
 # collected), then seeds 3 and 4 of vgg_small's 8x pair, decided before they ran, so that both 8x
-# targets are judged on five seeds.
+# targets are judged on five seeds. The dense checkpoint of queue a was lost too, and the dense
+# command no longer gives the same weights (the code changed since), so these runs start from a
+# second dense run, dense_rerun, and are compared with it.
+if [ "${1:-}" = k ] || [ "${1:-}" = l ]; then
+    D=dense_rerun
+    if [ "$1" = k ]; then dense vgg_small; else while [ ! -f $T/vgg_small/$D/metrics.json ]; do sleep 30; done; fi
+fi
 if [ "${1:-}" = k ]; then
     prune vgg_small admm_p8_kd_seed1 $P8 --seed 1
     prune vgg_small admm_p8_c8_kd_long_seed3 $C8 --seed 3

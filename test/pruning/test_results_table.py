@@ -117,3 +117,21 @@ def test_collect_merges_new_runs_into_the_committed_metrics(tmp_path):
     # The committed dense run stays, the re-run replaces its record, the new seed is added.
     assert accs == {"dense": 92.0, "admm_p8": 92.40, "admm_p8_seed1": 92.30}
     assert json.loads(committed.read_text()) == data
+
+
+def test_runs_from_a_second_dense_model_are_measured_against_it():
+    module = load()
+    runs = [run("dense", "dense", 92.0), run("dense_rerun", "dense", 92.4),
+            *seeded("admm_p8_c8_kd_long", "admm", [91.6, 91.5, 91.9]),
+            *seeded("magnitude_p8_c8_kd_long", "magnitude", [91.5, 91.4, 91.8])]
+    for r in runs:
+        if r["method"] != "dense":
+            r["dense_accuracy"] = 92.4 if r["run"].endswith("_seed2") else 92.0
+    lines = module.render({"runs": runs}).splitlines()
+    row = next(line for line in lines if line.startswith("| admm_p8_c8_kd_long_seed2 |"))
+    assert "| 91.90 | -0.50 |" in row  # against dense_rerun (92.4), not the dense row (92.0)
+    assert "| 92.40 | +0.40 |" in next(line for line in lines if line.startswith("| dense_rerun |"))
+    eight = next(line for line in lines if line.startswith("| ~8x total"))
+    # Mean gap (-0.4 - 0.5 - 0.5) / 3, not mean accuracy minus 92.0 (-0.33).
+    assert "-0.47 pp" in eight and "each against the dense model it started from: -0.40, -0.50, -0.50 pp" in eight
+    assert "| yes |" in eight
