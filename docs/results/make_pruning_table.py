@@ -72,10 +72,13 @@ NOTES = {
     ("vgg_small", "admm_p8_c8_kd_cos"): "admm_p8_c8_kd_long with the ADMM-phase learning rate decaying to 0 "
                                         "(--admm-lr-schedule cosine) instead of constant; queues i and j, one "
                                         "thread each",
-    ("vgg_small", "dense_rerun"): "the dense command again (queue k): the dense checkpoint of the first row was "
-                                  "lost with its machine before the later seeds ran, and the current code does not "
-                                  "give its weights bit-for-bit (88.19% against 87.55% after the first epoch); the "
-                                  "runs of queues k and l start from this model and are measured against it",
+    ("vgg_small", "dense_rerun"): "the dense command again, started by hand (queue k's first step), renamed "
+                                  "after 3 epochs and continued with --resume: the dense checkpoint of the first row "
+                                  "was lost with its machine before the later seeds ran, and the current code does "
+                                  "not give its weights bit-for-bit (88.19% against 87.55% after the first epoch); "
+                                  "the runs of queues k and l start from this model and are measured against it. "
+                                  "Two trainings of the same dense net differ by 0.24 pp, more than twice the "
+                                  "patterns-only target's 0.1 pp",
     ("vgg_small", "admm_p8_kd_seed1"): "queue k, one thread, from dense_rerun",
     ("vgg_small", "admm_p8_kd_seed2"): "queue l, one thread, from dense_rerun",
     ("vgg_small", "admm_p8_c8_kd_long_seed3"): "queue k, one thread, from dense_rerun, beside queue l "
