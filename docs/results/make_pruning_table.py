@@ -236,6 +236,11 @@ def _span(values: list[float]) -> str:
     return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
 
 
+# Two-sided 95% Student t quantiles by degrees of freedom: with a handful of seeds "two standard
+# errors" would call differences clear that are not.
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+
+
 def _pair_summary(model: str, by_run: dict, admm_name: str, mag_name: str) -> str:
     """What the seeds of one ADMM / magnitude pair at 8x say (empty unless both were repeated)."""
     groups = _seed_groups(by_run)
@@ -258,10 +263,12 @@ def _pair_summary(model: str, by_run: dict, admm_name: str, mag_name: str) -> st
             f"{_span(starts['magnitude'])}% against ADMM's {_span(starts['admm'])}%. ")
     leader = "Magnitude" if mean > 0 else "ADMM"
     ahead = sum(1 for g in gaps if (g > 0) == (mean > 0) and g != 0)
-    if abs(mean) > 2 * se:
-        return text + f"{leader} is ahead by more than two standard errors ({ahead} of {len(gaps)} seeds). "
-    return text + (f"{leader} is ahead on the mean and on {ahead} of {len(gaps)} seeds, but by less than two "
-                   f"standard errors, so the difference is not clear at this number of seeds. ")
+    t = T95.get(len(gaps) - 1, 2.0)
+    bound = f"{t:.2f} standard errors, the 95% two-sided t bound for {len(gaps)} pairs"
+    if len(gaps) > 1 and abs(mean) > t * se:
+        return text + f"{leader} is ahead by more than {bound} ({ahead} of {len(gaps)} seeds). "
+    return text + (f"{leader} is ahead on the mean and on {ahead} of {len(gaps)} seeds, but by less than {bound}, "
+                   f"so the difference is not clear at this number of seeds. ")
 
 
 def _seed_summary(runs: list[dict], verdicts: list[tuple[str, str, bool]]) -> str:
