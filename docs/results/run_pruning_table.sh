@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
-# Usage: sh docs/results/run_pruning_table.sh [a|b|...|l|all]   (a and b are two queues that can run in
+# Usage: sh docs/results/run_pruning_table.sh [a|b|...|n|all]   (a and b are two queues that can run in
 # parallel on two cores; c needs the vgg_small dense model of queue a; "all" runs a, b, then c).
 # Outputs go to runs/table/; a run whose metrics.json exists is skipped.
 # Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
@@ -12,7 +12,7 @@ VD=$T/vgg_small/dense/dense.pt
 RD=$T/resnet_small/dense/dense.pt
 mkdir -p $T
 
-D=dense  # the dense run the pruned runs start from (queues k and l: dense_rerun)
+D=dense  # the dense run the pruned runs start from (queues k to n: dense_rerun)
 dense() {  # $1 = model, rest = options
     m=$1; shift
     r=""; [ -f $T/$m/$D/state.pt ] && r=--resume
@@ -131,4 +131,21 @@ if [ "${1:-}" = l ]; then
     prune vgg_small admm_p8_kd_seed2 $P8 --seed 2
     prune vgg_small magnitude_p8_c8_kd_long_seed3 --method magnitude $C8 --seed 3
     prune vgg_small admm_p8_c8_kd_long_seed4 $C8 --seed 4
+fi
+
+# Queues m and n (in parallel, one core each, from dense_rerun): the distilled patterns-only run at
+# the 8x runs' budget (6 ADMM + 12 retraining epochs instead of 3 + 8), seeds 0-3, all four decided
+# before they ran and all reported: does patterns-only reach dense when it trains as long as 8x does?
+P8L="--patterns 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12"
+if [ "${1:-}" = m ] || [ "${1:-}" = n ]; then
+    D=dense_rerun
+    while [ ! -f $T/vgg_small/$D/metrics.json ]; do sleep 30; done
+fi
+if [ "${1:-}" = m ]; then
+    prune vgg_small admm_p8_kd_long $P8L
+    prune vgg_small admm_p8_kd_long_seed2 $P8L --seed 2
+fi
+if [ "${1:-}" = n ]; then
+    prune vgg_small admm_p8_kd_long_seed1 $P8L --seed 1
+    prune vgg_small admm_p8_kd_long_seed3 $P8L --seed 3
 fi
