@@ -89,6 +89,13 @@ NOTES = {
                                                "(magnitude_p8_c8_kd_long_seed4)",
     ("vgg_small", "magnitude_p8_c8_kd_long_seed4"): "queue k, one thread, from dense_rerun, beside queue l "
                                                     "(admm_p8_c8_kd_long_seed4)",
+    ("vgg_small", "admm_p8_kd_long"): "queue m, one thread, from dense_rerun, beside queue n; admm_p8_kd at the "
+                                      "8x runs' budget (6 ADMM + 12 retraining epochs), seeds 0-3 all reported. "
+                                      "The longer budget does not help: -0.22 pp on the 4-seed mean, against "
+                                      "-0.27 pp for admm_p8_kd's two seeds from the same dense_rerun",
+    ("vgg_small", "admm_p8_kd_long_seed1"): "queue n, one thread, from dense_rerun, beside queue m",
+    ("vgg_small", "admm_p8_kd_long_seed2"): "queue m, one thread, from dense_rerun, beside queue n",
+    ("vgg_small", "admm_p8_kd_long_seed3"): "queue n, one thread, from dense_rerun, beside queue m",
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
 ORDER = ["dense", "dense_rerun", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long",
