@@ -118,10 +118,14 @@ fi
 # targets are judged on five seeds. The dense checkpoint of queue a was lost too, and the dense
 # command no longer gives the same weights (the code changed since), so these runs start from a
 # second dense run, dense_rerun, and are compared with it.
-if [ "${1:-}" = k ] || [ "${1:-}" = l ]; then
-    D=dense_rerun
-    if [ "$1" = k ]; then dense vgg_small; else while [ ! -f $T/vgg_small/$D/metrics.json ]; do sleep 30; done; fi
-fi
+# Queues k to n start from dense_rerun: k and m train it when it is missing, l and n wait for it.
+case "${1:-}" in
+    k|l|m|n) D=dense_rerun ;;
+esac
+case "${1:-}" in
+    k|m) dense vgg_small ;;
+    l|n) while [ ! -f $T/vgg_small/$D/metrics.json ]; do sleep 30; done ;;
+esac
 if [ "${1:-}" = k ]; then
     prune vgg_small admm_p8_kd_seed1 $P8 --seed 1
     prune vgg_small admm_p8_c8_kd_long_seed3 $C8 --seed 3
@@ -137,10 +141,6 @@ fi
 # the 8x runs' budget (6 ADMM + 12 retraining epochs instead of 3 + 8), seeds 0-3, all four decided
 # before they ran and all reported: does patterns-only reach dense when it trains as long as 8x does?
 P8L="--patterns 8 --distill 0.7 --admm-epochs 6 --retrain-epochs 12"
-if [ "${1:-}" = m ] || [ "${1:-}" = n ]; then
-    D=dense_rerun
-    while [ ! -f $T/vgg_small/$D/metrics.json ]; do sleep 30; done
-fi
 if [ "${1:-}" = m ]; then
     prune vgg_small admm_p8_kd_long $P8L
     prune vgg_small admm_p8_kd_long_seed2 $P8L --seed 2
