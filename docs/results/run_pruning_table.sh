@@ -10,6 +10,10 @@ P="nice -n ${NICE:-10} .venv/bin/patsparse-prune --no-progress"
 T=runs/table
 VD=$T/vgg_small/dense/dense.pt
 RD=$T/resnet_small/dense/dense.pt
+case "${1:-all}" in
+    [a-n]|all) ;;
+    *) echo "run_pruning_table.sh: unknown queue '$1'; expected one of a b c d e f g h i j k l m n all" >&2; exit 2 ;;
+esac
 mkdir -p $T
 
 D=dense  # the dense run the pruned runs start from (queues k to n: dense_rerun)

@@ -140,3 +140,12 @@ def test_runs_from_a_second_dense_model_are_measured_against_it():
     # Mean gap (-0.4 - 0.5 - 0.5) / 3, not mean accuracy minus 92.0 (-0.33).
     assert "-0.47 pp" in eight and "each against the dense model it started from: -0.40, -0.50, -0.50 pp" in eight
     assert "| yes |" in eight
+
+
+def test_run_script_rejects_an_unknown_queue_before_it_starts_anything():
+    import subprocess
+    runner = SCRIPT.parent / "run_pruning_table.sh"
+    done = subprocess.run(["sh", str(runner), "zz"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "unknown queue 'zz'" in done.stderr and "a b c" in done.stderr
+    assert done.stdout == ""
