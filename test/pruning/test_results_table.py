@@ -149,3 +149,19 @@ def test_run_script_rejects_an_unknown_queue_before_it_starts_anything():
     assert done.returncode == 2
     assert "unknown queue 'zz'" in done.stderr and "a b c" in done.stderr
     assert done.stdout == ""
+
+
+def test_three_dense_trainings_give_their_spread_and_a_mean_yardstick_beside_the_paired_verdict():
+    module = load()
+    runs = [run("dense", "dense", 93.0), run("dense_seed1", "dense", 92.8), run("dense_seed2", "dense", 92.9),
+            run("admm_p8", "admm", 92.75, 8, None, 2.25)]
+    runs[-1]["dense_accuracy"] = 93.0  # started from the first dense run: -0.25 pp from it, -0.15 from the mean
+    table = module.render({"runs": runs})
+    row = next(line for line in table.splitlines() if line.startswith("| 8 patterns alone within 0.1 pp"))
+    assert "**missed**" in row and "-0.25 pp" in row  # the verdict keeps the paired rule
+    assert "against the mean of the 3 dense trainings (92.90%): -0.15 pp" in row
+    assert ("The 3 dense trainings of vgg_small (dense, dense_seed1, dense_seed2) score 93.00, 92.80, 92.90%: "
+            "mean 92.90%, standard deviation 0.10 pp, range 0.20 pp.") in table
+    # Two trainings are too few for a spread: neither the sentence nor the second yardstick appears.
+    two = module.render({"runs": runs[:2] + runs[3:]})
+    assert "dense trainings" not in two
