@@ -96,6 +96,15 @@ NOTES = {
     ("vgg_small", "admm_p8_kd_long_seed1"): "queue n, one thread, from dense_rerun, beside queue m",
     ("vgg_small", "admm_p8_kd_long_seed2"): "queue m, one thread, from dense_rerun, beside queue n",
     ("vgg_small", "admm_p8_kd_long_seed3"): "queue n, one thread, from dense_rerun, beside queue m",
+    ("vgg_small", "dense_seed1"): "queue o, one thread: the dense command with --seed 1, to measure how far apart "
+                                  "dense trainings of this net land (seeds 1-3 decided before they ran)",
+    ("resnet_small", "dense_rerun"): "queue p, one thread: the dense command again (the first dense checkpoint was "
+                                     "lost with its machine); the _kd_long runs start from it",
+    ("resnet_small", "admm_p8_c8_kd_long"): "queue o, one thread, beside queue p: vgg_small's distilled 8x budget "
+                                            "(6 ADMM + 12 retraining epochs) instead of queue b's 2 + 2",
+    ("resnet_small", "magnitude_p8_c8_kd_long"): "queue p, one thread, beside queue o (admm_p8_c8_kd_long)",
+    ("resnet_small", "admm_p8_kd_long"): "queue o, one thread, beside queue p; a single seed",
+    ("resnet_small", "admm_p8_c8_kd_long_seed1"): "queue p, one thread, beside queue o",
     ("resnet_small", "dense"): "killed during that memory stall after 6 epochs and resumed with --resume",
 }
 ORDER = ["dense", "dense_rerun", "admm_p4", "admm_p6", "admm_p8", "admm_p12", "magnitude_p8", "admm_p8_kd", "admm_p8_kd_long",
