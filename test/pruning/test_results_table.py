@@ -164,4 +164,4 @@ def test_three_dense_trainings_give_their_spread_and_a_mean_yardstick_beside_the
             "mean 92.90%, standard deviation 0.10 pp, range 0.20 pp.") in table
     # Two trainings are too few for a spread: neither the sentence nor the second yardstick appears.
     two = module.render({"runs": runs[:2] + runs[3:]})
-    assert "dense trainings" not in two
+    assert "The 2 dense trainings" not in two and "against the mean of the" not in two
