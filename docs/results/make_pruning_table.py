@@ -235,7 +235,7 @@ def _dense_spread(model: str, by_run: dict) -> str:
     if len(names) < 3:
         return ""
     acc = [by_run[n]["accuracy"] for n in names]
-    mean = sum(acc) / len(acc)
+    mean = _accuracy(by_run, names)
     sd = (sum((a - mean) ** 2 for a in acc) / (len(acc) - 1)) ** 0.5
     return (f"The {len(acc)} dense trainings of {model} ({', '.join(names)}) score {', '.join(f'{a:.2f}' for a in acc)}%: "
             f"mean {mean:.2f}%, standard deviation {sd:.2f} pp, range {max(acc) - min(acc):.2f} pp. ")

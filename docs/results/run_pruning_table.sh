@@ -16,7 +16,7 @@ case "${1:-all}" in
 esac
 mkdir -p $T
 
-D=dense  # the dense run the pruned runs start from (queues k to n: dense_rerun)
+D=dense  # the dense run the pruned runs start from (queues k to p: dense_rerun)
 dense() {  # $1 = model, rest = options
     m=$1; shift
     r=""; [ -f $T/$m/$D/state.pt ] && r=--resume
@@ -122,9 +122,10 @@ fi
 # targets are judged on five seeds. The dense checkpoint of queue a was lost too, and the dense
 # command no longer gives the same weights (the code changed since), so these runs start from a
 # second dense run, dense_rerun, and are compared with it.
-# Queues k to n start from dense_rerun: k and m train it when it is missing, l and n wait for it.
+# Queues k to p start from dense_rerun: k and m train vgg_small's when it is missing, l and n wait for it
+# (queues o and p use resnet_small's, which p trains).
 case "${1:-}" in
-    k|l|m|n) D=dense_rerun ;;
+    [k-p]) D=dense_rerun ;;
 esac
 case "${1:-}" in
     k|m) dense vgg_small ;;
@@ -160,12 +161,9 @@ fi
 # 2. resnet_small's dense model again (p; the first one was lost with its machine), then its
 #    distilled 8x pair at vgg_small's budget (o: ADMM, p: magnitude) instead of the 2 + 2 epochs
 #    of queue b; then o: patterns alone at that budget, p: the ADMM 8x run's seed 1.
-dense_seed() {  # $1 = model, $2 = seed
-    D=dense_seed$2; dense $1 --seed $2; D=dense_rerun
+dense_seed() {  # $1 = model, $2 = seed: the dense command with --seed, into dense_seedN
+    start=$D; D=dense_seed$2; dense $1 --seed $2; D=$start
 }
-case "${1:-}" in
-    o|p) D=dense_rerun ;;
-esac
 if [ "${1:-}" = o ]; then
     dense_seed vgg_small 1
     dense_seed vgg_small 2
