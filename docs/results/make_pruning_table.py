@@ -123,8 +123,21 @@ def collect(run_root: Path, metrics_file: Path = METRICS) -> dict:
     outlive the machine they ran on, so a later session collects only its own new runs)."""
     kept = json.loads(metrics_file.read_text())["runs"] if metrics_file.is_file() else []
     by_key = {(r["model"], r["run"]): r for r in kept}
-    for path in sorted(run_root.glob("*/*/metrics.json")):
-        metrics = json.loads(path.read_text())
+    if not run_root.is_dir():
+        raise SystemExit(f"make_pruning_table.py: {run_root}: no such run folder (expected RUN_ROOT/MODEL/RUN/metrics.json)")
+    found = sorted(run_root.glob("*/*/metrics.json"))
+    # Read every run before copying anything, so a bad file stops the merge with nothing half-done.
+    read = {}
+    for path in found:
+        try:
+            read[path] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            read[path] = None
+        if not isinstance(read[path], dict) or not {"model", "method", "accuracy"} <= read[path].keys():
+            raise SystemExit(f"make_pruning_table.py: {path}: not a patsparse-prune metrics file "
+                             "(expected the JSON object with model, method and accuracy that a run writes)")
+    for path in found:
+        metrics = read[path]
         metrics["run"] = path.parent.name
         metrics["run_dir"] = str(path.parent)
         for layer in metrics.get("layers", {}).values():

@@ -165,3 +165,21 @@ def test_three_dense_trainings_give_their_spread_and_a_mean_yardstick_beside_the
     # Two trainings are too few for a spread: neither the sentence nor the second yardstick appears.
     two = module.render({"runs": runs[:2] + runs[3:]})
     assert "The 2 dense trainings" not in two and "against the mean of the" not in two
+
+
+def test_collect_stops_on_a_corrupt_run_file_naming_it_and_leaves_the_committed_metrics_alone(tmp_path):
+    import pytest
+    module = load()
+    committed = tmp_path / "pruning_metrics.json"
+    committed.write_text('{"runs": []}\n')
+    bad = tmp_path / "runs" / "vgg_small" / "admm_p8" / "metrics.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    with pytest.raises(SystemExit, match=r"admm_p8/metrics.json: not a patsparse-prune metrics file"):
+        module.collect(tmp_path / "runs", committed)
+    bad.write_text('{"model": "vgg_small"}')  # valid JSON, but not what a run writes
+    with pytest.raises(SystemExit, match="not a patsparse-prune metrics file"):
+        module.collect(tmp_path / "runs", committed)
+    with pytest.raises(SystemExit, match="no such run folder"):
+        module.collect(tmp_path / "missing", committed)
+    assert committed.read_text() == '{"runs": []}\n'
