@@ -8,13 +8,18 @@ torch-mlir imports `nn.Linear` as a matmul with the transposed constant weight:
 %y = linalg.matmul ins(%x, %t : tensor<MxKxf32>, tensor<KxNxf32>) outs(%z : tensor<MxNxf32>) -> tensor<MxNxf32>
 ```
 
-becomes a call of a generated function that reads `W` row by row, as stored:
+becomes a call of a generated function that reads `W` row by row, as stored, through a
+tensor-level wrapper (`replace_with_call` in convert_patsparse_to_vector.py says why):
 
 ```mlir
-%xm = bufferization.to_buffer %x read_only : tensor<MxKxf32> to memref<MxKxf32>
-%ym = memref.alloc() {alignment = 64 : i64} : memref<MxNxf32>
-call @patsparse_linear_0(%xm, %ym) : (memref<MxKxf32>, memref<MxNxf32>) -> ()
-%y = bufferization.to_tensor %ym restrict writable : memref<MxNxf32> to tensor<MxNxf32>
+%y = call @patsparse_linear_0_tensor(%x) : (tensor<MxKxf32>) -> tensor<MxNxf32>
+func.func private @patsparse_linear_0_tensor(%x: tensor<MxKxf32>) -> tensor<MxNxf32> {
+  %xm = bufferization.to_buffer %x read_only : tensor<MxKxf32> to memref<MxKxf32>
+  %ym = memref.alloc() {alignment = 64 : i64} : memref<MxNxf32>
+  call @patsparse_linear_0(%xm, %ym) : (memref<MxKxf32>, memref<MxNxf32>) -> ()
+  %y = bufferization.to_tensor %ym restrict writable : memref<MxNxf32> to tensor<MxNxf32>
+  return %y : tensor<MxNxf32>
+}
 ```
 
 A work item is a block of ROWS output features; for each image it keeps ROWS x UNROLL vector

@@ -33,12 +33,16 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     becomes
 
     ```mlir
-    %xm = bufferization.to_buffer %x read_only : tensor<1x16x28x28xf32> to memref<1x16x28x28xf32>
-    %bm = bufferization.to_buffer %b read_only : ...
-    %ym = memref.alloc() {alignment = 64 : i64} : memref<1x16x28x28xf32>
-    call @patsparse_conv_0(%xm, %bm, %ym) : (...) -> ()
-    %y = bufferization.to_tensor %ym restrict writable : memref<1x16x28x28xf32> to tensor<1x16x28x28xf32>
+    %y = call @patsparse_conv_0_tensor(%x, %b) : (tensor<1x16x28x28xf32>, tensor<16xf32>) -> tensor<1x16x28x28xf32>
     ...
+    func.func private @patsparse_conv_0_tensor(%x: tensor<...>, %b: tensor<16xf32>) -> tensor<...> {
+      %xm = bufferization.to_buffer %x read_only : tensor<1x16x28x28xf32> to memref<1x16x28x28xf32>
+      %bm = bufferization.to_buffer %b read_only : ...
+      %ym = memref.alloc() {alignment = 64 : i64} : memref<1x16x28x28xf32>
+      call @patsparse_conv_0(%xm, %bm, %ym) : (...) -> ()
+      %y = bufferization.to_tensor %ym restrict writable : memref<1x16x28x28xf32> to tensor<1x16x28x28xf32>
+      return %y
+    }
     func.func private @patsparse_conv_0(%in: memref<...>, %bias: memref<16xf32>, %out: memref<...>) {
       // vector.load / vector.fma at constant tap offsets, FKW arrays as memref.globals
     }
@@ -53,7 +57,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
 
     Rationale:
     - The call boundary with explicit buffers keeps the generated code independent of
-      one-shot bufferization, which handles `to_buffer`/`to_tensor` around it.
+      one-shot bufferization; the call site stays on tensors (see `replace_with_call`).
     - Vector width and register blocking are options, so the host (AVX-512: 16 lanes) and
       AArch64 (NEON: 4 lanes) share the code path and the tuner can choose per layer.
     """
@@ -121,20 +125,44 @@ def dense_pairs_fit(layer: ConvLayer, schedule: Schedule) -> bool:
 
 
 def replace_with_call(op: ir.Operation, name: str, inputs: list[ir.Value]) -> ir.Value:
-    """Replace `op` (one f32 tensor result) by a call of the generated function `name`, which
-    takes `inputs` as buffers and writes a freshly allocated output buffer; returns the new
-    result tensor. `op`, and producers left without users, are erased."""
+    """Replace `op` (one f32 tensor result) by a tensor-level call of `<name>_tensor`, a wrapper
+    around the generated buffer function `name` (which takes `inputs` as buffers and writes a
+    freshly allocated output buffer); returns the new result tensor. `op`, and producers left
+    without users, are erased.
+
+    Why a wrapper on tensors, and not `to_buffer` + call at the call site: one-shot
+    bufferization sees a `to_buffer` as a read of its tensor at that op only. Once the memref
+    is used further down (CSE merges two `to_buffer`s of one tensor, canonicalization folds
+    `to_buffer(to_tensor(m))` into `m`), an op between the two uses may write in place into the
+    buffer the call still reads: a silently wrong result (a pooling output read by a residual
+    add and then by a second convolution was clobbered by the add). A `func.call` on tensors is
+    a read at the call itself, which the analysis orders correctly against every write; the
+    bridge to buffers lives inside the wrapper, where nothing else runs."""
     result_type = op.results[0].type
+    input_types = [value.type for value in inputs]
+    module_body = _module_body(op)
+    wrapper = f"{name}_tensor"
     f32 = ir.F32Type.get()
+    with ir.InsertionPoint(module_body), op.location:
+        function = func.FuncOp(wrapper, ir.FunctionType.get(input_types, [result_type]), visibility="private")
+        block = function.add_entry_block()
+        with ir.InsertionPoint(block):
+            buffers = [bufferization.ToBufferOp(ir.MemRefType.get(list(value.type.shape), f32), value,
+                                                read_only=True).result for value in block.arguments]
+            output = memref.AllocOp(ir.MemRefType.get(list(result_type.shape), f32), [], [], alignment=64).result
+            func.CallOp([], ir.FlatSymbolRefAttr.get(name), buffers + [output])
+            func.ReturnOp([bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result])
     with ir.InsertionPoint(op), op.location:
-        operands = [bufferization.ToBufferOp(ir.MemRefType.get(list(value.type.shape), f32), value,
-                                             read_only=True).result for value in inputs]
-        output = memref.AllocOp(ir.MemRefType.get(list(result_type.shape), f32), [], [], alignment=64).result
-        func.CallOp([], ir.FlatSymbolRefAttr.get(name), operands + [output])
-        result = bufferization.ToTensorOp(result_type, output, restrict=True, writable=True).result
+        result = func.CallOp([result_type], ir.FlatSymbolRefAttr.get(wrapper), inputs).results[0]
     op.results[0].replace_all_uses_with(result)
     erase_if_dead(op)
     return result
+
+
+def _module_body(op: ir.Operation) -> ir.Block:
+    while op.name != "builtin.module":
+        op = op.parent
+    return op.regions[0].blocks[0]
 
 
 def relu_user(value: ir.Value) -> ir.Operation | None:

@@ -85,7 +85,7 @@ def link_host_shared(objects: list[Path], output: Path, entries: str | list[str]
     names = ([entries] if isinstance(entries, str) else list(entries)) + RUNTIME_EXPORTS
     version_script.write_text(f"{{ global: {' '.join(f'{name};' for name in names)} local: *; }};\n")
     run_tool(["gcc", *runtime_flags(threads), "-fPIC", "-shared", *objects, *RUNTIME_SOURCES,
-              f"-Wl,--version-script={version_script}", "-o", output], "linking the host shared library")
+              f"-Wl,--version-script={version_script}", "-lm", "-o", output], "linking the host shared library")
 
 
 def build_aarch64(objects: list[Path], header: Path, static_library: Path, runner: Path, workdir: Path,

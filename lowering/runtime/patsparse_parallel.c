@@ -6,6 +6,11 @@
 // every thread count. The count is PATSPARSE_THREADS from the environment at first use,
 // else the compile-time default (patsparse-compile --threads N), and
 // patsparse_set_threads() changes it at any time between calls.
+//
+// Calls may overlap (several application threads running models of this process at once):
+// the pool runs one job at a time, and a caller that finds it busy runs its job on its own
+// thread instead of waiting (same results, since every position is computed whole; no
+// deadlock, since nobody waits for a pool that another caller holds).
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,10 +24,11 @@
 #define PATSPARSE_MAX_THREADS 64
 #define CHUNKS_PER_THREAD 8
 
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  // held by the caller whose job the pool runs
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
-static int threads_wanted = 0;  // 0: not read yet
+static atomic_int threads_wanted = 0;  // 0: not read yet
 static int workers_started = 0;
 static long generation = 0;     // bumped for every parallel job
 static int workers_busy = 0;    // workers still in the current job (under pool_lock)
@@ -65,22 +71,25 @@ static void *worker(void *argument) {
 void patsparse_set_threads(int threads) {
   if (threads < 1) threads = 1;
   if (threads > PATSPARSE_MAX_THREADS) threads = PATSPARSE_MAX_THREADS;
-  threads_wanted = threads;
+  atomic_store(&threads_wanted, threads);
 }
 
 int patsparse_get_threads(void) {
-  if (threads_wanted == 0) {
+  if (atomic_load(&threads_wanted) == 0) {
     const char *text = getenv("PATSPARSE_THREADS");
-    patsparse_set_threads(text && atoi(text) > 0 ? atoi(text) : PATSPARSE_DEFAULT_THREADS);
+    int threads = text && atoi(text) > 0 ? atoi(text) : PATSPARSE_DEFAULT_THREADS;
+    int unset = 0;
+    if (threads > PATSPARSE_MAX_THREADS) threads = PATSPARSE_MAX_THREADS;
+    atomic_compare_exchange_strong(&threads_wanted, &unset, threads);  // a concurrent set_threads wins
   }
-  return threads_wanted;
+  return atomic_load(&threads_wanted);
 }
 
 void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, float *b, float *c) {
   int threads = patsparse_get_threads();
   if (threads > count) threads = (int)count;
-  if (threads <= 1) {
-    body(a, b, c, 0, count);
+  if (threads <= 1 || pthread_mutex_trylock(&job_lock) != 0) {
+    body(a, b, c, 0, count);  // one thread wanted, or the pool is running another caller's job
     return;
   }
   pthread_mutex_lock(&pool_lock);
@@ -108,4 +117,5 @@ void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, flo
   pthread_mutex_lock(&pool_lock);
   while (workers_busy > 0) pthread_cond_wait(&pool_done, &pool_lock);
   pthread_mutex_unlock(&pool_lock);
+  pthread_mutex_unlock(&job_lock);
 }
