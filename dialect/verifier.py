@@ -50,6 +50,10 @@ def verify_pattern_conv2d(operation: ir.Operation) -> list[str]:
     for name in ("pattern_library",) + _INDEX_ARRAYS:
         if not isinstance(attributes[name], ir.DenseIntElementsAttr):
             problems.append(f"{name}: expected dense integer elements, got {ir.Attribute(attributes[name]).type}")
+            continue
+        element = ir.ShapedType(attributes[name].type).element_type
+        if ir.IntegerType(element).width not in (8, 16, 32, 64):
+            problems.append(f"{name}: expected integers of 8, 16, 32 or 64 bits, got {attributes[name].type}")
     if not isinstance(attributes["weights"], ir.DenseFPElementsAttr) or not isinstance(
             ir.ShapedType(attributes["weights"].type).element_type, ir.F32Type):
         problems.append(f"weights: expected dense f32 elements, got {attributes['weights'].type}")

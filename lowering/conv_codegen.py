@@ -49,6 +49,17 @@ from mlir.dialects import arith, func, linalg, memref, scf, vector
 from patsparse.dialect.fkw import FKW, pattern_taps
 
 
+# f32 lanes the generator emits code for: AVX-512, AVX2 and NEON registers.
+VECTOR_WIDTHS = (4, 8, 16)
+
+
+def vector_width_problem(width) -> str | None:
+    """The message for a vector width the generator cannot use, else None (one rule for every tool)."""
+    if width not in VECTOR_WIDTHS:
+        return f"vector-width={width}: expected {', '.join(map(str, VECTOR_WIDTHS[:-1]))} or {VECTOR_WIDTHS[-1]}"
+    return None
+
+
 @dataclass
 class ConvLayer:
     """Everything the generator needs about one convolution, as plain numbers."""
@@ -67,6 +78,11 @@ class ConvLayer:
     weights: np.ndarray                          # Nk * T, in read order
     has_bias: bool
     relu: bool = False                           # max(0, .) applied before the store (a fused ReLU)
+
+    def __post_init__(self):
+        # Along a dimension with one output the stride is never taken: 1 gives the same result,
+        # and a huge one (2147483647 is legal) would size the phased input by it.
+        self.strides = tuple(1 if out == 1 else stride for out, stride in zip(self.output_hw, self.strides))
 
     @property
     def taps_per_kernel(self) -> int:
@@ -238,6 +254,11 @@ class Schedule:
 
     FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel",
               "rows_outer", "filter_pairs")
+
+    def __post_init__(self):
+        problem = vector_width_problem(self.vector_width)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def filters_per_item(self) -> int:

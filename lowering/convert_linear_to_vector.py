@@ -46,7 +46,8 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.ir_utils import constant_array, ops_where, producer, scalar_constant
 
-from .conv_codegen import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
+from .conv_codegen import (PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for,
+                           reinterpret_buffer, vector_width_problem)
 from .convert_patsparse_to_vector import replace_with_call
 from .dense import is_default_matmul
 
@@ -194,6 +195,8 @@ class ConvertLinearToVectorPass(PatsparsePass):
     def run(self, module: ir.Operation) -> None:
         if self.vector_width < 1:
             raise PassFailure(f"vector-width={self.vector_width}: expected a positive number of lanes")
+        if vector_width_problem(self.vector_width):
+            raise PassFailure(vector_width_problem(self.vector_width))
         body = module.regions[0].blocks[0]
         existing = sum(1 for op in body.operations if op.operation.name == "func.func"
                        and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))

@@ -12,7 +12,7 @@ from patsparse.passes.base import PassFailure, PatsparsePass, option
 from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
 from patsparse.passes.ir_utils import erase_if_dead, ops_where, scalar_constant
 
-from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats
+from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats, vector_width_problem
 
 # Per-op schedule (a dictionary attribute with Schedule's fields) set by the optimisation
 # passes and the tuner; it overrides this pass's options for that op.
@@ -80,6 +80,8 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         for name in ("vector_width", "accumulators", "rows"):
             if getattr(self, name) < 1:
                 raise PassFailure(f"{name.replace('_', '-')}={getattr(self, name)}: expected at least 1")
+        if vector_width_problem(self.vector_width):
+            raise PassFailure(vector_width_problem(self.vector_width))
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices,
                             parallel=self.parallel, rows_outer=self.rows_outer, filter_pairs=self.filter_pairs)

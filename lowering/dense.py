@@ -87,6 +87,7 @@ import math
 
 from mlir import ir
 
+from .boolean_storage import widen_boolean_tensors
 
 SCHEDULE_ATTR = "patsparse.dense_schedule"
 DENSE_REASON_ATTR = "patsparse.dense_reason"
@@ -614,6 +615,7 @@ def schedule_dense_ops(module: ir.Module, vector_width: int, *, fuse: bool = Tru
         functions = _scheduled_functions(module)
         for function in functions:
             function.attributes[SCHEDULE_ATTR + "_function"] = ir.UnitAttr.get()
+            widen_boolean_tensors(function)
             for op in _ops_in(function):
                 if _skip(op):
                     continue

@@ -17,9 +17,11 @@ the result written through an out-parameter), the C ABI the runtime and runner u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlir import ir, passmanager
 
+from patsparse.lowering.conv_codegen import VECTOR_WIDTHS
 from patsparse.lowering.convert_linear_to_vector import ConvertLinearToVectorPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
 from patsparse.lowering.dense import RUNTIME_PIPELINE, schedule_dense_ops
@@ -65,6 +67,21 @@ class CompileOptions:
     def optimised(cls, **options) -> "CompileOptions":
         """`patsparse-compile -O`: filter reorder, load elimination and compact FKW indices on."""
         return cls(**{"reorder_filters": True, "eliminate_loads": True, "compact_indices": True, **options})
+
+    def problems(self) -> list[str]:
+        """What the CLI and the Python API refuse, in the command line's terms (one rule for both)."""
+        found = []
+        if self.target not in TARGETS:
+            found.append(f"unknown target '{self.target}': expected one of {', '.join(TARGETS)}")
+        for name in ("accumulators", "rows", "threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                found.append(f"--{name} {value}: expected at least 1")
+        if self.vector_width is not None and self.vector_width not in VECTOR_WIDTHS:
+            found.append(f"--vector-width {self.vector_width}: expected 4, 8 or 16")
+        if self.tuning_db and not Path(self.tuning_db).is_file():
+            found.append(f"{self.tuning_db}: no such tuning database (patsparse-tune writes one)")
+        return found
 
     def resolved_vector_width(self) -> int:
         if self.vector_width:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from pathlib import Path
 
 from mlir import ir
 
@@ -42,7 +43,9 @@ class ApplyTuningPass(PatsparsePass):
 
     def run(self, module: ir.Operation) -> None:
         if not self.db:
-            raise PassFailure(f"{self.flag}: no db=<file> given")
+            raise PassFailure("no db=<file> given")  # the flag is prefixed where the failure is reported
+        if not Path(self.db).is_file():
+            raise PassFailure(f"{self.db}: no such tuning database (patsparse-tune writes one)")
         try:
             database = TuningDatabase(self.db)
         except TuningError as error:

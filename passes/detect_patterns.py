@@ -62,6 +62,9 @@ class DetectPatternsPass(PatsparsePass):
     max_patterns: int = option(32, "with an inferred library, the most distinct patterns a layer may use")
 
     def run(self, module: ir.Operation) -> None:
+        if self.max_patterns < 1:
+            raise PassFailure(f"max-patterns={self.max_patterns}: expected at least 1 (0 would leave every "
+                              f"convolution dense)")
         library = self._parse_library()
         convolutions = ops_where(module, is_convolution)
         rewritten = 0

@@ -8,7 +8,7 @@ import sys
 from mlir import ir
 
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
-from patsparse.lowering.conv_codegen import ConvLayer, Schedule, code_stats
+from patsparse.lowering.conv_codegen import ConvLayer, Schedule, code_stats, vector_width_problem
 from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE
 
 from .base import PassFailure, PatsparsePass, option
@@ -64,6 +64,10 @@ class EliminateRedundantLoadsPass(PatsparsePass):
     def run(self, module: ir.Operation) -> None:
         if self.rows < 0:
             raise PassFailure(f"rows={self.rows}: expected 0 (automatic) or more")
+        if self.accumulators < 1:
+            raise PassFailure(f"accumulators={self.accumulators}: expected at least 1")
+        if vector_width_problem(self.vector_width):
+            raise PassFailure(vector_width_problem(self.vector_width))
         ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D)
         before = after = fmas_before = fmas_after = 0
         for number, op in enumerate(ops):

@@ -399,3 +399,21 @@ func.func @missing_attribute(%input: tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
   } : (tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
   return %0 : tensor<1x2x5x5xf32>
 }
+
+// -----
+
+// Index arrays of an odd integer width (i12) are refused by name (they crashed the verifier).
+func.func @index_array_of_odd_width(%input: tensor<1x2x5x5xf32>, %bias: tensor<2xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+1 {{kernel_channels: expected integers of 8, 16, 32 or 64 bits, got tensor<3xi12>}}
+  %0 = "patsparse.pattern_conv2d"(%input, %bias) {
+    strides = array<i64: 1, 1>,
+    padding = array<i64: 1, 1, 1, 1>,
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0, 0, 1]]> : tensor<2x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>,
+    filter_offsets = dense<[0, 2, 3]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 1, 1]> : tensor<3xi12>,
+    kernel_pattern_ids = dense<[0, 1, 0]> : tensor<3xi32>,
+    weights = dense<1.0> : tensor<12xf32>
+  } : (tensor<1x2x5x5xf32>, tensor<2xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}

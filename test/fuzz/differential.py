@@ -26,7 +26,6 @@ import random
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -235,15 +234,50 @@ def check_batch(specs: list[dict], modes=HOST_MODES, qemu_modes=(), seed: int = 
     return findings
 
 
+BATCH_TIMEOUT = 1200  # seconds; longer is reported as a hang
+
+
+def check_batch_in_child(specs: list[dict], modes=HOST_MODES, qemu_modes=(), seed: int = 0) -> list[Finding]:
+    """`check_batch` in a child process, so that a compiler that aborts or hangs is a finding of
+    the models that make it do so, not the end of the campaign."""
+    import subprocess
+
+    request = json.dumps({"specs": specs, "modes": list(modes), "qemu_modes": list(qemu_modes), "seed": seed})
+    try:
+        child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker"], input=request,
+                               capture_output=True, text=True, timeout=BATCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        kind, detail = "hang", f"no result after {BATCH_TIMEOUT} s"
+    else:
+        if child.returncode == 0:
+            return [Finding(**record) for record in json.loads(child.stdout.splitlines()[-1])]
+        kind = "crash"
+        tail = "; ".join(child.stderr.strip().splitlines()[-3:])
+        detail = f"the check exited with {child.returncode}: {tail[-600:]}"
+    if len(specs) > 1:  # which of them?
+        found = []
+        for spec in specs:
+            found += check_batch_in_child([spec], modes, qemu_modes, seed)
+        return found
+    return [Finding(specs[0], "process", kind, detail)]
+
+
+def _worker() -> int:
+    request = json.loads(sys.stdin.read())
+    found = check_batch(request["specs"], tuple(request["modes"]), tuple(request["qemu_modes"]), request["seed"])
+    print(json.dumps([f.record() for f in found]))
+    return 0
+
+
 def still_fails(spec: dict, finding: Finding) -> bool:
     mode = finding.mode.split("/")[0]
-    if mode == "import":
-        modes, qemu = (), ()
+    if mode in ("import", "process", "harness"):
+        modes, qemu = HOST_MODES, QEMU_MODES
     elif mode.startswith("aarch64-"):
         modes, qemu = (), (mode.removeprefix("aarch64-"),)
     else:
         modes, qemu = (mode.removeprefix("compile-"),), ()
-    found = check_batch([spec], modes, qemu)
+    found = check_batch_in_child([spec], modes, qemu)
     return any(f.kind == finding.kind and f.mode.split("/")[0] == finding.mode.split("/")[0] for f in found)
 
 
@@ -321,11 +355,7 @@ def campaign(models: int, qemu_models: int, batch_size: int, seed: int, out: Pat
         specs = [random_cnn.generate(rng, shape) for _ in range(count)]
         qemu = QEMU_MODES if done_qemu < qemu_models else ()
         batch_seed = rng.randrange(1 << 30)
-        try:
-            found = check_batch(specs, HOST_MODES, qemu, seed=batch_seed)
-        except Exception as error:  # an internal failure of the harness or the compiler itself
-            found = [Finding(spec, "harness", "crash", f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
-                     for spec in specs]
+        found = check_batch_in_child(specs, HOST_MODES, qemu, seed=batch_seed)
         totals["batches"] += 1
         totals["models"] += count
         totals["comparisons"] += count * (len(HOST_MODES) * 2 * 2 + len(qemu) * 2 * 2)
@@ -370,7 +400,10 @@ def main(argv=None) -> int:
     parser.add_argument("--shrink-budget", type=int, default=40, help="compiles per shrink (0: no shrinking)")
     parser.add_argument("--hours", type=float, help="stop after this long")
     parser.add_argument("--repro", type=Path, help="run one saved repro_*.py again and print its findings")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one batch: JSON in, JSON out
     options = parser.parse_args(argv)
+    if options.worker:
+        return _worker()
     if options.repro:
         namespace: dict = {}
         exec(compile(options.repro.read_text(), str(options.repro), "exec"), {"__file__": str(options.repro)},

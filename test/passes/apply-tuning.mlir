@@ -6,6 +6,13 @@
 // RUN: %patsparse-opt %s --patsparse-detect-patterns --patsparse-apply-tuning="db=%t.json target=aarch64-linux-gnu" | FileCheck %s --check-prefix=OTHER
 // RUN: echo '{"version": 1, "layers": []}' > %t.bad.json
 // RUN: not %patsparse-opt %s --patsparse-detect-patterns --patsparse-apply-tuning="db=%t.bad.json" 2>&1 | FileCheck %s --check-prefix=BAD
+// A missing database is an error, as in patsparse-compile --tuning-db (it was ignored):
+// RUN: not %patsparse-opt %s --patsparse-apply-tuning="db=%t.missing.json" 2>&1 | FileCheck %s --check-prefix=MISSING
+// MISSING: error: patsparse-apply-tuning: {{.*}}.missing.json: no such tuning database (patsparse-tune writes one)
+// RUN: not %patsparse-opt %s --patsparse-apply-tuning 2>&1 | FileCheck %s --check-prefix=NODB
+// The flag is named once:
+// NODB: error: patsparse-apply-tuning: no db=<file> given
+// NODB-NOT: patsparse-apply-tuning: patsparse-apply-tuning
 
 // The first two convolutions have the same key (shape, pattern mix): both get the entry, but
 // the first keeps its hand-set rows. The third (a 2x2 kernel, dense) is not in the database.
