@@ -1,5 +1,6 @@
 """Bad input: one line `patsparse-import: error: <file>: ...`, exit 1, no traceback, no file."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,7 +27,17 @@ def missing_checkpoint(tmp_path):
 
 def corrupt_checkpoint(tmp_path):
     (tmp_path / "corrupt.pt").write_bytes(b"\x80\x04not a checkpoint at all" * 10)
-    return ["corrupt.pt"], "corrupt.pt", "cannot read it"
+    return ["corrupt.pt"], "corrupt.pt", "not a PyTorch checkpoint (expected a file written by patsparse-prune / torch.save)"
+
+
+def random_bytes_checkpoint(tmp_path):
+    (tmp_path / "random.pt").write_bytes(b"\x13" + np.random.default_rng(0).bytes(4095))
+    return ["random.pt"], "random.pt", "not a PyTorch checkpoint (expected a file written by patsparse-prune / torch.save)"
+
+
+def whole_module_checkpoint(tmp_path):
+    torch.save(torch.nn.Conv2d(1, 1, 3), tmp_path / "module.pt")  # a real checkpoint, but not patsparse's
+    return ["module.pt"], "module.pt", "cannot read it (it pickles torch.nn.modules.conv.Conv2d"
 
 
 def foreign_checkpoint(tmp_path):
@@ -73,16 +84,26 @@ def onnx_dynamic_without_input_shape(tmp_path):
 def onnx_operator_torch_mlir_lacks(tmp_path):
     from onnx import helper
 
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Frobnicate", ["r"], ["y"], domain="com.example")]
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Frobnicate", ["r"], ["y"], domain="com.example", name="bar")]
     make_onnx(tmp_path / "custom_op.onnx", nodes, ["N", 3, 4, 4], [helper.make_opsetid("com.example", 1)])
-    return ["custom_op.onnx", "--input-shape", "1,3,4,4"], "custom_op.onnx", "no conversion for onnx.Frobnicate"
+    return ["custom_op.onnx", "--input-shape", "1,3,4,4"], "custom_op.onnx", "unsupported ONNX operator 'Frobnicate' (node 'bar')"
+
+
+def onnx_operator_torch_mlir_cannot_convert(tmp_path):
+    from onnx import helper
+
+    # torch-mlir has an LpPool pattern, but it fails on this one: the conversion pipeline stops.
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("LpPool", ["r"], ["y"], kernel_shape=[2, 2])]
+    make_onnx(tmp_path / "lppool.onnx", nodes, ["N", 3, 3, 3])
+    return ["lppool.onnx", "--input-shape", "1,3,4,4"], "lppool.onnx", "unsupported ONNX operator 'LpPool' (node #1)"
 
 
 def onnx_operator_that_crashes_torch_mlir(tmp_path):
     from onnx import helper
 
     make_onnx(tmp_path / "unique.onnx", [helper.make_node("Unique", ["x"], ["y"], sorted=1)], ["K"])
-    return ["unique.onnx", "--input-shape", "1,3,4,4"], "unique.onnx", "crashed (SIGSEGV)"
+    return ["unique.onnx", "--input-shape", "1,3,4,4"], "unique.onnx", "crashed (SIGSEGV) during torch-mlir ONNX import and conversion to torch of Unique"
 
 
 def onnx_shapes_stay_dynamic(tmp_path):
@@ -93,10 +114,10 @@ def onnx_shapes_stay_dynamic(tmp_path):
 
 
 CASES = [
-    missing_checkpoint, corrupt_checkpoint, foreign_checkpoint,
+    missing_checkpoint, corrupt_checkpoint, random_bytes_checkpoint, whole_module_checkpoint, foreign_checkpoint,
     module_that_does_not_import, factory_that_raises, factory_that_returns_no_module,
     bad_input_shape_string, input_shape_the_model_rejects, factory_without_input_shape,
-    corrupt_onnx, onnx_dynamic_without_input_shape, onnx_operator_torch_mlir_lacks,
+    corrupt_onnx, onnx_dynamic_without_input_shape, onnx_operator_torch_mlir_lacks, onnx_operator_torch_mlir_cannot_convert,
     onnx_operator_that_crashes_torch_mlir, onnx_shapes_stay_dynamic,
 ]
 

@@ -1,6 +1,7 @@
 """Checkpoint save/load, the verify command, and clear errors for bad files."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -104,3 +105,13 @@ def test_bad_files_give_one_line_errors(tmp_path, capsys, kind):
     captured = capsys.readouterr()
     assert captured.err.startswith("patsparse-prune: error: ") and "Traceback" not in captured.err
     assert captured.err.count("\n") == 1
+
+
+def test_random_bytes_are_not_a_pytorch_checkpoint(tmp_path, capsys):
+    path = tmp_path / "random.pt"
+    path.write_bytes(b"\x13" + np.random.default_rng(0).bytes(4095))  # not "PK" (zip) nor 0x80 (pickle)
+    message = f"{path}: not a PyTorch checkpoint (expected a file written by patsparse-prune / torch.save)"
+    with pytest.raises(C.CheckpointError, match=re.escape(message)):
+        C.load_pruned(path)
+    assert cli.main(["verify", str(path)]) == 1
+    assert capsys.readouterr().err == f"patsparse-prune: error: {message}\n"

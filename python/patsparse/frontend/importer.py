@@ -178,6 +178,37 @@ def _import_torch_model(request: dict) -> tuple:
 # --- ONNX ---------------------------------------------------------------------------------
 
 
+def _name_nodes(model) -> dict:
+    """Give unnamed nodes a name ("#<index>"): torch-mlir makes a node's name its ops' MLIR
+    location, so a failing op points back at its node."""
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"#{index}"
+    return {node.name: node for node in model.graph.node}
+
+
+def _failed_nodes(nodes: dict, located: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
+    """(ONNX op type, node name or None) for each (MLIR location, message or "onnx.<op>")."""
+    found = []
+    for location, text in located:
+        name = re.match(r'loc\("((?:[^"\\]|\\.)*)"', location)
+        node = nodes.get(name[1]) if name else None
+        op = re.search(r'onnx\.([\w.]+)', text)
+        if node is not None or op:
+            found.append((node.op_type if node is not None else op[1], node.name if node is not None else None))
+    return list(dict.fromkeys(found))
+
+
+def _describe_nodes(found: list[tuple[str, str | None]]) -> str:
+    """"operator 'Foo' (node 'bar')", "operators 'Foo' (nodes 'a', #3), 'Baz'"."""
+    parts = []
+    for op_type in dict.fromkeys(op for op, _ in found):
+        names = [name if name.startswith("#") else repr(name) for op, name in found if op == op_type and name]
+        shown = f" (node{'s' if len(names) > 1 else ''} {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+        parts.append(f"'{op_type}'{shown if names else ''}")
+    return f"operator{'s' if len(parts) > 1 else ''} {', '.join(parts)}"
+
+
 def _import_onnx(request: dict) -> tuple:
     from . import onnx_model
 
@@ -188,26 +219,41 @@ def _import_onnx(request: dict) -> tuple:
         source, model, tuple(request["input_shape"]) if request.get("input_shape") else None, request.get("batch")
     )
     model = onnx_model.infer_shapes(source, model)
+    nodes = _name_nodes(model)
 
     from torch_mlir.ir import MLIRError
 
-    from .torch_mlir_steps import LoweringFailed, import_onnx_to_torch, lower_torch_to_linalg, module_summary_text, rename_entry
+    from .torch_mlir_steps import LoweringFailed, import_onnx_to_torch, lower_torch_to_linalg, rename_entry, \
+        unconverted_onnx_operators
 
-    stage("torch-mlir ONNX import and conversion to torch")
+    def unsupported(found):
+        return FrontendError(source, f"unsupported ONNX {_describe_nodes(found)}: torch-mlir cannot convert "
+                                     f"{'them' if len({op for op, _ in found}) > 1 else 'it'}; "
+                                     "expected ONNX operators torch-mlir supports")
+
+    # The operator types, so that a crash (reported by the parent from the last stage) names them.
+    stage(f"torch-mlir ONNX import and conversion to torch of {', '.join(onnx_model.operator_types(model))}")
     try:
         module = import_onnx_to_torch(model)
-    except (LoweringFailed, MLIRError) as exc:
+    except LoweringFailed as exc:
+        found = _failed_nodes(nodes, exc.diagnostics)
+        if found:
+            raise unsupported(found) from None
+        raise FrontendError(source, f"torch-mlir cannot convert the ONNX model ({_first_line(exc)})") from None
+    except MLIRError as exc:
         raise FrontendError(source, f"torch-mlir cannot convert the ONNX model ({_first_line(exc)})") from None
     except Exception as exc:  # onnx_importer.OnnxImportError and friends
         raise FrontendError(source, f"torch-mlir cannot import the ONNX model ({_first_line(exc)})") from None
-    unconverted = sorted(set(re.findall(r'torch\.operator "(onnx\.\w+)"', module_summary_text(module))))
-    if unconverted:
-        raise FrontendError(source, f"torch-mlir has no conversion for {', '.join(unconverted)}; expected ONNX operators torch-mlir supports")
+    unconverted = _failed_nodes(nodes, unconverted_onnx_operators(module))
+    if unconverted:  # ops of unknown domains pass the conversion as generic torch.operator
+        raise unsupported(unconverted)
     stage("torch-mlir lowering to linalg")
     try:
         lower_torch_to_linalg(module)
     except (LoweringFailed, MLIRError) as exc:
-        raise FrontendError(source, f"torch-mlir cannot lower the model to linalg ({_first_line(exc)})") from None
+        found = _failed_nodes(nodes, getattr(exc, "diagnostics", []))
+        what = f"ONNX {_describe_nodes(found)}" if found else "the model"
+        raise FrontendError(source, f"torch-mlir cannot lower {what} to linalg ({_first_line(exc)})") from None
     rename_entry(module, request.get("func_name", "forward"))
     batchnorms = sum(1 for node in model.graph.node if node.op_type == "BatchNormalization")
     facts = {"input_shape": list(shape), "bn_folded": 0, "bn_left": batchnorms, "parameters": onnx_model.parameter_count(model)}

@@ -23,7 +23,14 @@ TORCH_BACKEND_TO_LINALG = (
 
 
 class LoweringFailed(Exception):
-    """A torch-mlir pass pipeline failed; the message is its first error diagnostic."""
+    """A torch-mlir pass pipeline failed; the message is its first error diagnostic.
+
+    `diagnostics` holds (location, message) of every error: the ONNX importer puts each
+    node's name in its ops' locations, so the caller can name the node that failed."""
+
+    def __init__(self, message: str, diagnostics: list[tuple[str, str]] = ()):
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
 
 
 def new_context() -> ir.Context:
@@ -34,11 +41,11 @@ def new_context() -> ir.Context:
 
 def run_pipeline(module: ir.Module, pipeline: str) -> None:
     """Run `pipeline` on `module`; raise LoweringFailed with the first error it reports."""
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []
 
     def collect(diagnostic):
         if diagnostic.severity == ir.DiagnosticSeverity.ERROR:
-            errors.append(diagnostic.message)
+            errors.append((str(diagnostic.location), diagnostic.message))
         return True  # handled: nothing reaches the terminal
 
     context = module.context
@@ -47,9 +54,78 @@ def run_pipeline(module: ir.Module, pipeline: str) -> None:
         with context:
             PassManager.parse(pipeline).run(module.operation)
     except Exception as exc:  # MLIRError: "Failure while executing pass pipeline"
-        raise LoweringFailed(errors[0] if errors else str(exc)) from None
+        # PassManager.run captures the diagnostics into the MLIRError, not the handler.
+        errors += [(str(d.location), d.message) for d in getattr(exc, "error_diagnostics", [])]
+        # "... marked illegal: %3 = <the whole op>": the op's text is noise in a one-line error.
+        first = errors[0][1].split(": %")[0] if errors else str(exc)
+        raise LoweringFailed(first, errors) from None
     finally:
         handler.detach()
+
+
+# Ops whose torch-mlir lowering loses NaN: `clamp(x, lo, hi)` becomes `select(x ult lo, lo, x)`,
+# `maximum(a, b)` becomes `select(a ogt b, a, b)`, so a NaN input comes out as the bound (ReLU6,
+# Hardtanh, Hardsigmoid, Clip), where PyTorch and ONNX keep NaN. The linalg IR cannot tell them
+# from a user's `where(x > c, x, c)`, which must stay as it is; so the ops are marked by their
+# location before the lowering, and the selects of the linalg ops lowered from them become
+# `arith.maximumf` / `minimumf` (NaN in, NaN out) after it.
+NAN_LOSING_OPS = ("torch.aten.clamp", "torch.aten.clamp.Tensor", "torch.aten.clamp_min", "torch.aten.clamp_max",
+                  "torch.aten.maximum", "torch.aten.minimum")
+KEEP_NAN_MARK = "patsparse.keep_nan"
+# cmpf predicates (MLIR's arith.cmpf numbering) that order their operands: "is a greater than b".
+_GREATER = {2, 3, 9, 10}  # ogt, oge, ugt, uge
+_LESS = {4, 5, 11, 12}     # olt, ole, ult, ule
+
+
+def _walk(module: ir.Module, names) -> list:
+    found = []
+
+    def visit(op):
+        if op.name in names:
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return found
+
+
+def mark_nan_losing_ops(module: ir.Module) -> None:
+    with module.context:
+        for op in _walk(module, NAN_LOSING_OPS):
+            op.location = ir.Location.name(KEEP_NAN_MARK, childLoc=op.location)
+
+
+def keep_nan_in_marked_ops(module: ir.Module) -> int:
+    """In the linalg ops lowered from marked ops, `select(cmpf(a, b), a|b, b|a)` -> maximumf/minimumf."""
+    from torch_mlir.dialects import arith
+
+    changed = 0
+    with module.context:
+        for generic in _walk(module, ("linalg.generic",)):
+            if KEEP_NAN_MARK not in str(generic.location):
+                continue
+            for select in [op for op in generic.regions[0].blocks[0].operations if op.operation.name == "arith.select"]:
+                select = select.operation
+                compare = select.operands[0].owner
+                if isinstance(compare, ir.Block) or compare.operation.name != "arith.cmpf":
+                    continue
+                compare = compare.operation
+                predicate = ir.IntegerAttr(compare.attributes["predicate"]).value
+                a, b = compare.operands
+                picked = (select.operands[1], select.operands[2])
+                if predicate not in _GREATER and predicate not in _LESS or picked not in ((a, b), (b, a)):
+                    continue
+                # select(a > b, a, b) = max(a, b); select(a > b, b, a) = min(a, b); "<" the other way.
+                greater = predicate in _GREATER
+                maximum = greater == (picked == (a, b))
+                with ir.InsertionPoint(select), select.location:
+                    value = (arith.MaximumFOp if maximum else arith.MinimumFOp)(a, b).result
+                select.results[0].replace_all_uses_with(value)
+                select.erase()
+                if not list(compare.results[0].uses):
+                    compare.erase()
+                changed += 1
+    return changed
 
 
 def import_exported_program(program, func_name: str) -> ir.Module:
@@ -64,7 +140,7 @@ def import_exported_program(program, func_name: str) -> ir.Module:
     importer.import_frozen_program(program, func_name=func_name)
     module = importer.module
     run_pipeline(module, FX_TO_TORCH_BACKEND)
-    run_pipeline(module, TORCH_BACKEND_TO_LINALG)
+    lower_torch_to_linalg(module)
     return module
 
 
@@ -83,8 +159,23 @@ def import_onnx_to_torch(model_proto) -> ir.Module:
     return module
 
 
+def unconverted_onnx_operators(module: ir.Module) -> list[tuple[str, str]]:
+    """(location, "onnx.<op>") of each ONNX op left as a generic torch.operator."""
+    found = []
+
+    def visit(operation):
+        if operation.name == "torch.operator":
+            found.append((str(operation.location), ir.StringAttr(operation.attributes["name"]).value))
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return found
+
+
 def lower_torch_to_linalg(module: ir.Module) -> None:
+    mark_nan_losing_ops(module)
     run_pipeline(module, TORCH_BACKEND_TO_LINALG)
+    keep_nan_in_marked_ops(module)
 
 
 def rename_entry(module: ir.Module, func_name: str) -> None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -103,11 +105,23 @@ def read_checkpoint(path, formats=(FORMAT_PRUNED,)) -> dict:
         raise CheckpointError(f"{path}: is a directory (expected {expected})")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file (expected {expected})")
+    not_torch = CheckpointError(f"{path}: not a PyTorch checkpoint (expected a file written by patsparse-prune / torch.save)")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        # torch.save writes a zip archive ("PK"), or a pickle (protocol opcode 0x80) in old
+        # versions; anything else would only get torch.load's long "Weights only load failed".
+        with open(path, "rb") as file:
+            if not file.read(2).startswith((b"PK", b"\x80")):
+                raise not_torch
+        with warnings.catch_warnings():  # pickle protocol warnings: errors stay one line
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError,
             AttributeError, TypeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if "WeightsUnpickler error" in str(err) and not unsafe:
+            raise not_torch from None  # a pickle, but of no tensors (or garbage after 0x80)
+        reason = (f"it pickles {unsafe[1]}, refused by weights_only loading: a whole model saved?" if unsafe else
+                  str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
         if len(reason) > 120:
             reason = reason[:117] + "..."
         raise CheckpointError(f"{path}: cannot read it ({reason}); expected {expected}") from None

@@ -40,11 +40,24 @@ def model_metadata(path: str | Path) -> dict:
     return _metadata(Path(path))
 
 
-def _check_input(x: np.ndarray, shape: list[int]) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if list(x.shape) != list(shape):
-        raise ModelRuntimeError(f"input shape {list(x.shape)}, the model was compiled for {shape}")
-    return x
+def _check_input(x, shape: list[int]) -> np.ndarray:
+    """`x` as a C-contiguous float32 array of `shape`. Arrays (anything with a dtype) must be
+    float32 already: like onnxruntime, no silent cast of int, bool, complex or float64 data.
+    Plain Python sequences of floats are converted."""
+    expected = f"a numpy float32 array (or array-like of floats) of shape {list(shape)}"
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):  # ragged nested lists, a torch tensor that requires grad
+        array = np.asarray(None)
+    if array.dtype.kind not in "biufc":  # None, strings, objects
+        raise ModelRuntimeError(f"input: expected {expected}, got {type(x).__name__}")
+    if array.dtype.type is not np.float32 and (hasattr(x, "dtype") or array.dtype.kind != "f"):
+        convert = "x.astype(np.float32)" if hasattr(x, "astype") else "np.asarray(x, dtype=np.float32)"
+        hint = "" if array.dtype.kind == "c" else f"; convert with {convert}"  # complex: no lossless way
+        raise ModelRuntimeError(f"input dtype {array.dtype}: the model takes float32{hint}")
+    if list(array.shape) != list(shape):
+        raise ModelRuntimeError(f"input shape {list(array.shape)}: expected {expected}")
+    return np.ascontiguousarray(array, dtype=np.float32)  # after the check: it makes a 0-d array 1-d
 
 
 class CompiledModel:
