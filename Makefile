@@ -17,7 +17,7 @@ lit: setup
 	$(BIN)/lit -sv test
 
 pytest: setup
-	$(BIN)/pytest test
+	$(BIN)/pytest test experiments
 
 clean:
 	rm -rf build test/**/Output .pytest_cache

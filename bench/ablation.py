@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +34,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (REPO, count_macs, linear_weight_bytes, machine_line, measured_bandwidth_gbs,  # noqa: E402
-                    measured_peak_gflops, median_ms, onnxruntime_session)
+from common import (  # noqa: E402
+    REPO,
+    count_macs,
+    linear_weight_bytes,
+    machine_line,
+    measured_bandwidth_gbs,
+    measured_peak_gflops,
+    median_ms,
+    onnxruntime_session,
+)
 
 CONFIGS = ["base", "+reorder", "+loads", "+compact", "+tuning"]
 MODELS = ["vgg16", "resnet18", "vgg16_cifar", "resnet18_cifar"]
@@ -45,7 +52,7 @@ NOTES = "<!-- notes: kept when bench/ablation.py rewrites this file -->"
 
 
 def compile_options(config: str, tuning_db: str | None):
-    from patsparse.lowering.pipeline import CompileOptions
+    from patsparse.pipeline import CompileOptions
 
     level = CONFIGS.index(config)
     return CompileOptions(reorder_filters=level >= 1, eliminate_loads=level >= 2, compact_indices=level >= 3,
@@ -56,7 +63,7 @@ def layer_schedules(layer_plain, layer_reordered, tuned, base):
     """(layer, schedule) of every configuration for one convolution (as the passes set them)."""
     loads = dataclasses.replace(base, rows=base.automatic_rows(layer_plain.output_hw), eliminate_loads=True)
     compact = dataclasses.replace(loads, compact_indices=True)
-    from patsparse.lowering.tuning import TUNED_FIELDS
+    from patsparse.dialect.schedule import TUNED_FIELDS
 
     # Every field the tuner chose (vector width, R, rows and the loop order), as patsparse-apply-tuning sets them.
     tuned_schedule = compact if tuned is None else dataclasses.replace(
@@ -98,10 +105,10 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
 
     from patsparse import runtime
     from patsparse.compiler import compile_model
+    from patsparse.dialect.schedule import Schedule, TuningDatabase
     from patsparse.frontend import import_model
-    from patsparse.lowering.conv_codegen import Schedule
-    from patsparse.lowering.pipeline import host_vector_width
-    from patsparse.lowering.tuning import TuningDatabase, build_candidates, measure
+    from patsparse.lowering.tuning import build_candidates, measure
+    from patsparse.pipeline import host_vector_width
     from patsparse.pruning.checkpoint import save_pruned
     from patsparse.pruning.models import input_shape
     from patsparse.pruning.projected import projected_model
@@ -275,7 +282,7 @@ def main() -> int:
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
-    from patsparse.lowering.pipeline import host_vector_width
+    from patsparse.pipeline import host_vector_width
 
     torch.set_num_threads(1)
     peaks = {threads: peak_for_threads(host_vector_width(), threads) for threads in THREADS}

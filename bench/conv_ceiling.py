@@ -41,8 +41,8 @@ SCHEDULES = [
 
 
 def random_layer(channels: int, filters: int, size: int, stride: int, keep: float, seed: int = 0):
+    from patsparse.dialect.conv_layer import ConvLayer
     from patsparse.dialect.fkw import from_dense_weight
-    from patsparse.lowering.conv_codegen import ConvLayer
     from patsparse.pruning.patterns import default_library
 
     rng = np.random.default_rng(seed)
@@ -94,7 +94,7 @@ def main() -> int:
     if args.size < 2:
         parser.error("--size: expected at least 2 (a 3x3 kernel with padding 1)")
 
-    from patsparse.lowering.conv_codegen import Schedule
+    from patsparse.dialect.schedule import Schedule
     from patsparse.lowering.tuning import build_candidates
 
     layer = random_layer(args.channels, args.filters, args.size, args.stride, args.keep)

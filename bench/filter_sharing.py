@@ -1,7 +1,7 @@
 """How much filter-level load sharing could save: per pruned checkpoint, the share of kernels
 whose (input channel, pattern) also occurs in another filter of the same layer.
 
-    .venv/bin/python bench/filter_sharing.py docs/results/checkpoints/vgg_small_p8_c8.pt ...
+    .venv/bin/python bench/filter_sharing.py test/data/checkpoints/vgg_small_p8_c8.pt ...
 
 Filter-level load redundancy elimination (PatDNN) computes two filters together and loads an
 input vector once for a kernel both have with the same channel and pattern. "best partner":

@@ -4,7 +4,7 @@
     .venv/bin/python bench/latency.py                        # every model below, 30 runs
     .venv/bin/python bench/latency.py --models small --runs 50
 
-Models: "small" = the pruned Fashion-MNIST checkpoints (docs/results/checkpoints, 1x28x28);
+Models: "small" = the pruned Fashion-MNIST checkpoints (test/data/checkpoints, 1x28x28);
 vgg16_cifar (3x32x32), vgg16 and resnet18 (3x224x224), each with weights projected onto 8
 patterns (patsparse-prune project), pattern-only (2.25x on the 3x3 layers) and with 8x total
 3x3 compression. One thread everywhere, batch 1, median over --runs after warm-up; ratios
@@ -38,7 +38,7 @@ def cases(selection: list[str]):
     for name in selection:
         if name == "small":
             for checkpoint in SMALL:
-                yield checkpoint, REPO / "docs" / "results" / "checkpoints" / f"{checkpoint}.pt", None
+                yield checkpoint, REPO / "test" / "data" / "checkpoints" / f"{checkpoint}.pt", None
         else:
             yield f"{name} p8", name, None
             yield f"{name} p8+8x", name, 8.0
@@ -63,7 +63,7 @@ def measure(label, checkpoint: Path, scratch: Path, runs: int) -> dict:
     from patsparse import runtime
     from patsparse.compiler import compile_model
     from patsparse.frontend import import_model
-    from patsparse.lowering.pipeline import CompileOptions
+    from patsparse.pipeline import CompileOptions
     from patsparse.pruning.checkpoint import load_pruned
     from patsparse.pruning.project import compression_report
     from patsparse.tune import tune_model
@@ -153,7 +153,7 @@ def main() -> int:
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
-    from patsparse.lowering.pipeline import host_vector_width
+    from patsparse.pipeline import host_vector_width
 
     torch.set_num_threads(1)
     peak = measured_peak_gflops(host_vector_width())

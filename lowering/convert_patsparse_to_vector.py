@@ -7,18 +7,13 @@ import dataclasses
 from mlir import ir
 from mlir.dialects import bufferization, func, memref
 
-from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
-from patsparse.passes.base import PassFailure, PatsparsePass, option
-from patsparse.passes.conv_match import NotRewritten, is_convolution, match_convolution
-from patsparse.passes.ir_utils import erase_if_dead, ops_where, scalar_constant
+from patsparse.dialect.conv_layer import ConvLayer, conv_layers
+from patsparse.dialect.ir_utils import erase_if_dead, scalar_constant
+from patsparse.dialect.ops import PATTERN_CONV2D
+from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
+from patsparse.dialect.schedule import SCHEDULE, CodeStats, Schedule, code_stats, vector_width_problem
 
-from .conv_codegen import CodeStats, ConvLayer, Schedule, build_conv_function, code_stats, vector_width_problem
-
-# Per-op schedule (a dictionary attribute with Schedule's fields) set by the optimisation
-# passes and the tuner; it overrides this pass's options for that op.
-SCHEDULE = "patsparse.schedule"
-
-FUNCTION_PREFIX = "patsparse_conv_"
+from .conv_codegen import build_conv_function
 
 
 @dataclasses.dataclass
@@ -199,31 +194,3 @@ def relu_user(value: ir.Value) -> ir.Operation | None:
         return user if (x in operands and any(scalar_constant(v) == 0.0 for v in operands if v != x)
                         and ops[1].operands[0] == maximum.results[0]) else None
     return None
-
-
-def conv_layers(module: ir.Operation, dense_convolutions: bool) -> list[tuple[ir.Operation, ConvLayer, ir.Value,
-                                                                            ir.Value | None]]:
-    """(op, layer, input, bias) for every pattern convolution (and, with `dense_convolutions`,
-    every constant-weight linalg convolution the generator handles), named in program order."""
-    body = module.regions[0].blocks[0]
-    existing = sum(1 for op in body.operations if op.operation.name == "func.func"
-                   and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
-    ops = ops_where(module, lambda op: op.name == PATTERN_CONV2D or (dense_convolutions and is_convolution(op)))
-    layers = []
-    for op in ops:
-        name = f"{FUNCTION_PREFIX}{existing + len(layers)}"
-        if op.name == PATTERN_CONV2D:
-            conv = PatternConv2dOp(op)
-            layer = ConvLayer.from_fkw(name, conv.fkw, conv.input_shape, conv.output_shape, conv.strides,
-                                       conv.padding, conv.bias is not None)
-            layers.append((op, layer, conv.input, conv.bias))
-            continue
-        try:
-            match = match_convolution(op)
-        except NotRewritten:
-            continue
-        output_shape = list(op.results[0].type.shape)
-        layer = ConvLayer.dense(name, match.weight, list(match.source.type.shape), output_shape,
-                                match.strides, match.padding, match.bias is not None)
-        layers.append((op, layer, match.source, match.bias))
-    return layers

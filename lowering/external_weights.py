@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from mlir import ir
 
+from patsparse.dialect.ir_utils import NUMPY_TYPES, downcast, resource_array
 from patsparse.dialect.ops import dense_to_numpy
-from patsparse.passes.ir_utils import NUMPY_TYPES, downcast, resource_array
 
 GLOBAL = "llvm.mlir.global"
 ALIGNMENT = 64

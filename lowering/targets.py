@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from patsparse import toolchain
-from patsparse.cliutil import ToolError
+from patsparse.dialect.support import ToolError
 
+from . import toolchain
 from .external_weights import externalize_constants, weights_assembly
 
 RUNTIME_DIR = Path(__file__).with_name("runtime")

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import hashlib
-import json
 import re
 import subprocess
 import tempfile
@@ -32,32 +30,22 @@ import numpy as np
 from mlir import ir, passmanager
 from mlir.dialects import func
 
-from patsparse import toolchain
 from patsparse.dialect import make_context
+from patsparse.dialect.conv_layer import ConvLayer
+from patsparse.dialect.schedule import (
+    MAX_BLOCK_ACCUMULATORS,
+    Schedule,
+    TuningError,
+    TuningResult,
+    code_stats,
+    layer_key,
+)
 
-from . import targets
-from .conv_codegen import MAX_BLOCK_ACCUMULATORS, ConvLayer, Schedule, build_conv_function, code_stats
-from .dense import RUNTIME_PIPELINE
+from . import targets, toolchain
+from .conv_codegen import build_conv_function
+from .to_llvm import TO_LLVM_WITH_RUNTIME
 
-DATABASE_VERSION = 1
 LARGE_INPUT_BYTES = 256 * 1024
-TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer", "filter_pairs")
-BOOLEAN_FIELDS = ("rows_outer", "filter_pairs")
-
-
-class TuningError(RuntimeError):
-    pass
-
-
-def layer_key(layer: ConvLayer, target: str) -> str:
-    """Target, shapes, strides, padding and pattern mix: what the best schedule depends on."""
-    kernels = np.diff(layer.segments, axis=1).sum(axis=0).tolist() if layer.segments.size else []
-    mix = hashlib.sha1(json.dumps([layer.patterns, kernels, layer.filters]).encode()).hexdigest()[:12]
-    shape = "x".join(map(str, layer.input_shape))
-    return (f"{target}|in={shape}|f={layer.filters}|k={layer.kernel_hw[0]}x{layer.kernel_hw[1]}"
-            f"|s={layer.strides[0]}x{layer.strides[1]}|p={','.join(map(str, layer.padding))}|mix={mix}")
-
-
 def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
     """The grid: vector widths x vectors per row x rows per block (x loop order for large
     inputs) x one or two filters per work item (filter pairs, for an even number of
@@ -118,7 +106,7 @@ def build_candidates(layer: ConvLayer | list[tuple[ConvLayer, Schedule]], schedu
     with make_context(), ir.Location.unknown():
         module = _candidate_module(variants)
         manager = passmanager.PassManager("builtin.module")
-        manager.add(RUNTIME_PIPELINE)
+        manager.add(TO_LLVM_WITH_RUNTIME)
         manager.run(module.operation)
         if target != "host":
             targets.write_bytecode(module, work / "candidates.mlirbc")
@@ -204,21 +192,6 @@ def _hottest_block(assembly: str, wrapper: str) -> str | None:
     return best
 
 
-@dataclasses.dataclass
-class TuningResult:
-    key: str
-    schedule: Schedule
-    seconds: float
-    default_seconds: float
-    mca_cycles_per_fma: float | None = None
-
-    def record(self) -> dict:
-        fields = {name: getattr(self.schedule, name) for name in TUNED_FIELDS}
-        return {"schedule": fields, "seconds": self.seconds, "default_seconds": self.default_seconds,
-                "speedup": self.default_seconds / self.seconds if self.seconds else None,
-                "mca_cycles_per_fma": self.mca_cycles_per_fma}
-
-
 def tune_layer(layer: ConvLayer, base: Schedule, target: str = "host", widths: list[int] | None = None,
                runs: int = 7) -> TuningResult:
     """The fastest candidate: measured on the host for "host", ranked by llvm-mca for AArch64."""
@@ -252,37 +225,3 @@ def tune_layer(layer: ConvLayer, base: Schedule, target: str = "host", widths: l
     return TuningResult(key, grid[best], estimates[best], estimates[0] or estimates[best], per_fma)
 
 
-class TuningDatabase:
-    """JSON file: {"version": 1, "layers": {key: record}}; written atomically."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.layers: dict[str, dict] = {}
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text())
-                if data.get("version") != DATABASE_VERSION or not isinstance(data.get("layers"), dict):
-                    raise ValueError("version")
-            except (ValueError, AttributeError, OSError):
-                raise TuningError(f"{self.path}: not a tuning database (expected JSON with version "
-                                  f"{DATABASE_VERSION} and a 'layers' object, as patsparse-tune writes)") from None
-            self.layers = data["layers"]
-
-    def schedule(self, layer: ConvLayer, target: str, base: Schedule) -> Schedule | None:
-        record = self.layers.get(layer_key(layer, target))
-        if record is None:
-            return None
-        try:
-            fields = {name: (bool if name in BOOLEAN_FIELDS else int)(record["schedule"][name])
-                      for name in TUNED_FIELDS if name in record["schedule"]}
-        except (KeyError, TypeError, ValueError):
-            raise TuningError(f"{self.path}: entry {layer_key(layer, target)!r} has no valid schedule") from None
-        return dataclasses.replace(base, **fields)
-
-    def add(self, result: TuningResult, layer_name: str = "") -> None:
-        self.layers[result.key] = dict(result.record(), layer=layer_name)
-
-    def save(self) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        temporary.write_text(json.dumps({"version": DATABASE_VERSION, "layers": self.layers}, indent=1) + "\n")
-        temporary.replace(self.path)

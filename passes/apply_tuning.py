@@ -8,11 +8,9 @@ from pathlib import Path
 
 from mlir import ir
 
-from patsparse.lowering.conv_codegen import Schedule
-from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE, conv_layers
-from patsparse.lowering.tuning import TUNED_FIELDS, TuningDatabase, TuningError
-
-from .base import PassFailure, PatsparsePass, option
+from patsparse.dialect.conv_layer import conv_layers
+from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
+from patsparse.dialect.schedule import SCHEDULE, TUNED_FIELDS, Schedule, TuningDatabase, TuningError
 
 
 @dataclasses.dataclass

@@ -7,14 +7,12 @@ import dataclasses
 import numpy as np
 from mlir import ir
 
+from patsparse.dialect.conv_match import NotRewritten, is_convolution, match_convolution
 from patsparse.dialect.fkw import FKWError, from_dense_weight, infer_pattern_library
+from patsparse.dialect.ir_utils import erase_if_dead, ops_where
 from patsparse.dialect.ops import pattern_conv2d
-
-from .base import PassFailure, PatsparsePass, option
-from .conv_match import NotRewritten, is_convolution, match_convolution
-from .ir_utils import erase_if_dead, ops_where
-
-DENSE_REASON = "patsparse.dense_reason"
+from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
+from patsparse.dialect.schedule import DENSE_REASON
 
 
 @dataclasses.dataclass

@@ -7,12 +7,11 @@ import sys
 
 from mlir import ir
 
+from patsparse.dialect.conv_layer import ConvLayer
+from patsparse.dialect.ir_utils import ops_where
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
-from patsparse.lowering.conv_codegen import ConvLayer, Schedule, code_stats, vector_width_problem
-from patsparse.lowering.convert_patsparse_to_vector import SCHEDULE
-
-from .base import PassFailure, PatsparsePass, option
-from .ir_utils import ops_where
+from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
+from patsparse.dialect.schedule import SCHEDULE, Schedule, code_stats, vector_width_problem
 
 
 @dataclasses.dataclass

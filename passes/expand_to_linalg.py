@@ -7,10 +7,9 @@ import dataclasses
 from mlir import ir
 from mlir.dialects import arith, linalg, tensor
 
+from patsparse.dialect.ir_utils import ops_where
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp, numpy_to_dense
-
-from .base import PatsparsePass
-from .ir_utils import ops_where
+from patsparse.dialect.pass_base import PatsparsePass
 
 
 @dataclasses.dataclass

@@ -8,12 +8,11 @@ import numpy as np
 from mlir import ir
 
 from patsparse.dialect.fkw import FKW, TAPS_PER_PATTERN
+from patsparse.dialect.ir_utils import ops_where
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp, pattern_conv2d
+from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
+from patsparse.dialect.schedule import FILTER_GROUPS
 
-from .base import PassFailure, PatsparsePass, option
-from .ir_utils import ops_where
-
-FILTER_GROUPS = "patsparse.filter_groups"
 MODES = ("work", "none")
 
 

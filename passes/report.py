@@ -10,9 +10,8 @@ import numpy as np
 from mlir import ir
 
 from patsparse.dialect.ops import PATTERN_CONV2D, PatternConv2dOp
-
-from .base import PassFailure, PatsparsePass, option
-from .detect_patterns import DENSE_REASON
+from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
+from patsparse.dialect.schedule import DENSE_REASON
 
 
 def layer_rows(module: ir.Operation) -> list[dict]:

@@ -6,7 +6,7 @@ import dataclasses
 
 from mlir import ir
 
-from .base import PatsparsePass
+from patsparse.dialect.pass_base import PatsparsePass
 
 
 @dataclasses.dataclass

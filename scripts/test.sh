@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# All tests: lit + FileCheck, then pytest. Fails if either fails or collects nothing.
+# All tests: lit + FileCheck, then pytest (slow, qemu and training tests included; the fast
+# subset is `.venv/bin/pytest -m "not slow"`). Fails if either fails or collects nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
 .venv/bin/lit -sv test || status=1
-.venv/bin/pytest test
+# Every pytest file (test/ and experiments/, pyproject's testpaths), the 15 slowest listed.
+.venv/bin/pytest test experiments --durations=15
 pytest_status=$?
 if [[ $pytest_status -eq 5 ]]; then
   echo "[test] error: pytest collected no tests" >&2; status=1

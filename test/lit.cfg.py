@@ -6,7 +6,7 @@ import sys
 
 import lit.formats
 
-from patsparse import toolchain
+from patsparse.lowering import toolchain
 
 config.name = "PatSparse"
 config.test_format = lit.formats.ShTest(execute_external=False)

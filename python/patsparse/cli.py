@@ -13,7 +13,7 @@ PROG = "patsparse"
 
 def doctor(args) -> int:
     """Print a table of the external tools; exit 1 if any is missing or the wrong version."""
-    from patsparse import toolchain
+    from patsparse.lowering import toolchain
 
     rows = [("tool", "path", "version", "status")]
     statuses = toolchain.all_status()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Callable
 
 
-class ToolError(Exception):
-    """A user's mistake or a missing piece: printed as one line, exit code 1."""
+from patsparse.dialect.support import ToolError, atomic_write  # noqa: F401  (re-exported for the commands)
 
 
 def run_main(prog: str, main: Callable[[], int | None]) -> int:
@@ -35,23 +33,6 @@ def run_main(prog: str, main: Callable[[], int | None]) -> int:
         print(f"{prog}: internal error: {type(error).__name__}: {error} "
               f"(set PATSPARSE_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
-
-
-def atomic_write(path: str | Path, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise ToolError(f"{path}: cannot write: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, mode) as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_input(path: str) -> str:

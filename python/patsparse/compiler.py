@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from mlir import ir
 from patsparse.cliutil import ToolError, read_input, run_main
 from patsparse.diagnostics import DiagnosticCollector
 from patsparse.dialect import make_context
+from patsparse.dialect.ir_utils import downcast, entry_types
 from patsparse.lowering import targets
-from patsparse.lowering.pipeline import TARGETS, CompileOptions, lower_to_llvm_dialect, optimise_and_lower_patsparse
-from patsparse.passes.ir_utils import downcast
+from patsparse.pipeline import TARGETS, CompileOptions, StageFailed, lower_stages, run_stages, to_llvm_stage
+from patsparse.safe_parse import guarded_parse
 
 PROG = "patsparse-compile"
 EMITS = ("lib", "mlir", "llvm", "asm", "obj")
@@ -38,22 +40,20 @@ class CompiledArtifacts:
 
 
 def entry_signature(module: ir.Module, entry: str, source: str) -> tuple[list[int], list[int]]:
-    functions = [op for op in module.body.operations if op.operation.name == "func.func"]
-    function = next((f for f in functions if f.attributes["sym_name"].value == entry), None)
-    if function is None:
-        names = ", ".join("@" + f.attributes["sym_name"].value for f in functions) or "none"
-        raise ToolError(f"{source}: no function @{entry} (functions: {names})")
-    function_type = ir.FunctionType(ir.TypeAttr(function.attributes["function_type"]).value)
-    if len(function_type.inputs) != 1 or len(function_type.results) != 1:
+    """Input and output shapes of `@entry`, which must take one static f32 tensor and return one."""
+    try:
+        inputs, outputs = entry_types(module.operation, entry)
+    except ValueError as error:
+        raise ToolError(f"{source}: {str(error).replace('a ranked tensor', 'a ranked f32 tensor')}") from None
+    if len(inputs) != 1 or len(outputs) != 1:
         raise ToolError(f"{source}: @{entry} must take one tensor and return one tensor, "
-                        f"it takes {len(function_type.inputs)} and returns {len(function_type.results)}")
+                        f"it takes {len(inputs)} and returns {len(outputs)}")
     shapes = []
-    for role, value_type in (("input", function_type.inputs[0]), ("output", function_type.results[0])):
-        tensor = downcast(value_type, ir.RankedTensorType)
-        if tensor is None or not isinstance(tensor.element_type, ir.F32Type):
-            raise ToolError(f"{source}: @{entry} {role} is {value_type}, expected a ranked f32 tensor")
+    for role, tensor in (("input", inputs[0]), ("output", outputs[0])):
+        if not isinstance(tensor.element_type, ir.F32Type):
+            raise ToolError(f"{source}: @{entry} {role} is {tensor}, expected a ranked f32 tensor")
         if not tensor.has_static_shape:
-            raise ToolError(f"{source}: @{entry} {role} has a dynamic shape ({value_type}); re-import the model "
+            raise ToolError(f"{source}: @{entry} {role} has a dynamic shape ({tensor}); re-import the model "
                             f"with a fixed input shape (patsparse-import --input-shape ...)")
         shapes.append(list(tensor.shape))
     return shapes[0], shapes[1]
@@ -110,11 +110,14 @@ def compile_model(source: str | Path, output: str | Path, options: CompileOption
                   entry: str = "forward") -> CompiledArtifacts:
     """Compile `source` (.mlir text) and write the requested outputs."""
     source = str(source)
-    if options.target not in TARGETS:
-        raise ToolError(f"unknown target '{options.target}': expected one of {', '.join(TARGETS)}")
+    problems = options.problems()
+    if problems:
+        raise ToolError(problems[0])
     if emit not in EMITS:
         raise ToolError(f"unknown --emit '{emit}': expected one of {', '.join(EMITS)}")
     output = Path(output)
+    if output.is_dir():  # else the outputs land beside it (DIR.so, DIR.h) or fail half-written
+        raise ToolError(f"{output}: is a directory; expected an output file name")
     if not output.parent.is_dir():
         raise ToolError(f"{output}: the output directory {output.parent} does not exist")
     text = read_input(source)
@@ -129,28 +132,32 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
     collector = DiagnosticCollector(context)
     with context:
         try:
-            module = ir.Module.parse(text)
+            module = guarded_parse(text, source, lambda: ir.Module.parse(text))
         except ir.MLIRError as error:
             collector.extend_from_error(error)
             first = collector.errors[0] if collector.errors else None
             where = f"{source}:{first.line}:{first.column}" if first and first.line else source
             raise ToolError(f"{where}: {first.message if first else error}") from None
+        stdin_text = text if source == "-" else None  # kept for a replay file, should a stage fail
         del text
         input_shape, output_shape = entry_signature(module, entry, source)
         dense_bytes = weight_bytes(module)
+        lower = lower_stages(options)
         try:
-            optimise_and_lower_patsparse(module, options)
+            run_stages(module.operation, lower, source)
             compiled_bytes = weight_bytes(module)
             if emit == "mlir":
                 return _write({"mlir": output}, {"mlir": str(module)})
-            lower_to_llvm_dialect(module)
-        except ir.MLIRError as error:
-            collector.extend_from_error(error)
+            run_stages(module.operation, [to_llvm_stage()], source, done=lower)
+        except StageFailed as failure:
+            collector.extend_from_error(failure.error)
             # Verifier errors point into the source (parsed as '-'): mlir-opt style file:line:col.
             shown = [d.in_file(source) for d in collector.errors[:3]]
-            raise ToolError("; ".join(f"{d.file}:{d.line}:{d.column}: {d.message}" if d.line else
-                                      f"{source}: cannot compile: {d.message}" for d in shown)
-                            or f"{source}: cannot compile: {error}") from None
+            message = ("; ".join(f"{d.file}:{d.line}:{d.column}: {d.message}" if d.line else
+                                 f"{source}: cannot compile: {d.message}" for d in shown)
+                       or f"{source}: cannot compile: {failure.error}")
+            raise ToolError(f"{message} (in stage {failure.stage.name}; reproduce it with: "
+                            f"{failure.replay(_replay_source(source, stdin_text))})") from None
         if emit in ("lib", "obj"):
             objects = targets.objects_from_llvm_dialect(module, work, options.target, options.resolved_cpu())
         else:
@@ -202,6 +209,16 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
         Path(files["runner"]).chmod(0o755)
     artifacts.metadata = metadata
     return artifacts
+
+
+def _replay_source(source: str, stdin_text: str | None) -> str:
+    """The file a replay line reads: the source itself, or a kept copy of what came on stdin."""
+    if stdin_text is None:
+        return source
+    handle, path = tempfile.mkstemp(prefix="patsparse-replay-", suffix=".mlir")
+    with os.fdopen(handle, "w") as file:
+        file.write(stdin_text)
+    return path
 
 
 def _write(files: dict[str, Path], contents: dict) -> CompiledArtifacts:
@@ -280,13 +297,6 @@ def run(argv=None) -> int:
                    threads=args.threads,
                    **{flag: True for flag in ("reorder_filters", "eliminate_loads", "compact_indices", "filter_pairs")
                       if getattr(args, flag)})
-    for name in ("accumulators", "rows", "threads"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ToolError(f"--{name} {getattr(args, name)}: expected at least 1")
-    if args.vector_width is not None and args.vector_width not in (4, 8, 16):
-        raise ToolError(f"--vector-width {args.vector_width}: expected 4, 8 or 16")
-    if args.tuning_db and not Path(args.tuning_db).is_file():
-        raise ToolError(f"{args.tuning_db}: no such tuning database (patsparse-tune writes one)")
     artifacts = compile_model(args.input, args.output, options, emit=args.emit, entry=args.entry)
     for kind, path in artifacts.outputs.items():
         print(f"{kind:15s} {path}")

@@ -66,7 +66,7 @@ def run(argv=None) -> int:
 
     step("3. compile: pattern-sparse with -O (host, AArch64) and dense baseline (host)")
     from patsparse.compiler import compile_model
-    from patsparse.lowering.pipeline import CompileOptions
+    from patsparse.pipeline import CompileOptions
     sparse = compile_model(model_mlir, out / "model_sparse.so", CompileOptions.optimised(target="host"))
     dense = compile_model(model_mlir, out / "model_dense.so", CompileOptions(target="host", detect_patterns=False))
     phone = compile_model(model_mlir, out / "model_aarch64", CompileOptions.optimised(target="aarch64-linux-gnu"))

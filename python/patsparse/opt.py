@@ -17,8 +17,9 @@ from mlir import ir, passmanager
 from patsparse.cliutil import ToolError, atomic_write, read_input, run_main
 from patsparse.diagnostics import DiagnosticCollector, check_expectations, parse_expectations
 from patsparse.dialect import load_dialect, verify_module
-from patsparse.passes import PassOptionError, PatsparsePass
-from patsparse.passes.registry import PASSES
+from patsparse.dialect.pass_base import PassOptionError, PatsparsePass
+from patsparse.pipeline import NAMED_PIPELINES, PASSES
+from patsparse.safe_parse import guarded_parse
 
 PROG = "patsparse-opt"
 SPLIT_MARKER = re.compile(r"^\s*//\s*-----\s*$")
@@ -78,6 +79,20 @@ def split_top_level(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+def make_elements(text: str) -> list:
+    """'patsparse-x{a=1}' -> [a configured pass]; a named pipeline ('patsparse-lower{O}') -> its
+    stages; anything else stays upstream text."""
+    name, _, rest = text.partition("{")
+    name = name.strip()
+    if name in NAMED_PIPELINES:
+        options = rest.rstrip().removesuffix("}") if rest else ""
+        try:
+            return [stage.element for stage in NAMED_PIPELINES[name](options)]
+        except PassOptionError as error:
+            raise ToolError(str(error)) from None
+    return [make_element(text)]
+
+
 def make_element(text: str):
     """'patsparse-x{a=1}' -> a configured pass; anything else stays upstream text."""
     name, _, rest = text.partition("{")
@@ -102,7 +117,7 @@ def parse_pass_pipeline(text: str) -> list:
     match = re.fullmatch(r"builtin\.module\((.*)\)", text, re.S)
     if not match:
         raise ToolError(f"invalid pass pipeline '{text}': expected 'builtin.module(...)'")
-    return [make_element(part) for part in split_top_level(match.group(1))]
+    return [element for part in split_top_level(match.group(1)) for element in make_elements(part)]
 
 
 def parse_pass_flags(flags: list[str]) -> list:
@@ -113,7 +128,7 @@ def parse_pass_flags(flags: list[str]) -> list:
             raise ToolError(f"unknown argument '{flag}' (see {PROG} --help)")
         name, sep, options = flag[2:].partition("=")
         if name.startswith("patsparse-") or name in PASSES:
-            elements.append(make_element(f"{name}{{{options}}}" if sep else name))
+            elements += make_elements(f"{name}{{{options}}}" if sep else name)
         else:
             # An upstream pass; the PassManager validates the name.
             elements.append(f"{name}{{{options}}}" if sep else name)
@@ -179,7 +194,7 @@ def process_chunk(chunk: Chunk, source_name: str, pipeline: Pipeline, args) -> t
     # Pad with blank lines so locations carry the line numbers of the whole file.
     padded = "\n" * (chunk.first_line - 1) + chunk.text
     with context:
-        module = parse_module(padded, source_name, collector)
+        module = guarded_parse(padded, source_name, lambda: parse_module(padded, source_name, collector))
         if module is None:
             return None, collector
         if verify_module(module.operation):
@@ -250,6 +265,13 @@ def describe_passes() -> str:
             lines.append(f"      {field.name.replace('_', '-')}=<{type(default).__name__}>"
                          f"  {field.metadata.get('help', '')} (default: {default})")
     lines += ["",
+              "named pipelines (what patsparse-compile runs; see patsparse/pipeline.py):",
+              "  --patsparse-lower[=\"<options>\"]      the imported model to vector code on tensors, as",
+              "      patsparse-compile --emit mlir writes it; options as the compiler's flags: target=<t> O dense",
+              "      vector-width=<n> accumulators=<n> rows=<n> rows-outer reorder-filters eliminate-loads",
+              "      filter-pairs compact-indices tuning-db=<file> threads=<n> cpu=<name>",
+              "  --patsparse-to-llvm                     bufferize and lower to the LLVM dialect (runtime allocator)",
+              "",
               "Any upstream MLIR pass is accepted as --<pass-name>[=\"<options>\"], e.g. --canonicalize,",
               "and runs in command-line order with the patsparse passes."]
     return "\n".join(lines)
@@ -265,6 +287,7 @@ def make_parser() -> argparse.ArgumentParser:
 examples:
   patsparse-opt model.mlir --patsparse-verify -o checked.mlir
   patsparse-opt model.mlir --pass-pipeline='builtin.module(patsparse-verify, canonicalize)'
+  patsparse-opt model.mlir --pass-pipeline='builtin.module(patsparse-lower{O target=host})'
   patsparse-opt test/dialect/invalid.mlir --split-input-file --verify-diagnostics
 """)
     parser.add_argument("input", nargs="?", default="-", help="input .mlir file ('-' or none: stdin)")

@@ -14,16 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-from mlir import ir, passmanager
+from mlir import ir
 
 from patsparse.cliutil import ToolError, read_input, run_main
 from patsparse.dialect import make_context
-from patsparse.lowering.conv_codegen import Schedule
-from patsparse.lowering.convert_patsparse_to_vector import conv_layers
-from patsparse.lowering.pipeline import TARGETS, CompileOptions
-from patsparse.lowering.tuning import TuningDatabase, TuningError, tune_layer
-from patsparse.passes.detect_patterns import DetectPatternsPass
-from patsparse.passes.reorder_filters import ReorderFiltersPass
+from patsparse.dialect.conv_layer import conv_layers
+from patsparse.dialect.schedule import Schedule, TuningDatabase, TuningError
+from patsparse.lowering.tuning import tune_layer
+from patsparse.pipeline import TARGETS, CompileOptions, StageFailed, lower_stages, run_stages
+from patsparse.safe_parse import guarded_parse
 
 PROG = "patsparse-tune"
 
@@ -35,15 +34,16 @@ def model_layers(source: str, detect: bool = True, reorder: bool = False):
     context = make_context()
     with context:
         try:
-            module = ir.Module.parse(text)
+            module = guarded_parse(text, source, lambda: ir.Module.parse(text))
         except ir.MLIRError as error:
             raise ToolError(f"{source}: not a valid MLIR module ({str(error).splitlines()[0]})") from None
-        if detect:
-            manager = passmanager.PassManager("builtin.module")
-            DetectPatternsPass().add_to(manager)
-            if reorder:
-                ReorderFiltersPass().add_to(manager)
-            manager.run(module.operation)
+        # The compiler's own stages up to the code generation, which the tuner does per candidate.
+        stages = lower_stages(CompileOptions(detect_patterns=detect, reorder_filters=reorder))
+        prefix = stages[:[stage.name for stage in stages].index("convert-patsparse-to-vector")]
+        try:
+            run_stages(module.operation, prefix, source)
+        except StageFailed as failure:
+            raise ToolError(f"{source}: {failure}") from None
         return [layer for _, layer, _, _ in conv_layers(module.operation, dense_convolutions=True)]
 
 

@@ -417,3 +417,23 @@ func.func @index_array_of_odd_width(%input: tensor<1x2x5x5xf32>, %bias: tensor<2
   } : (tensor<1x2x5x5xf32>, tensor<2xf32>) -> tensor<1x2x5x5xf32>
   return %0 : tensor<1x2x5x5xf32>
 }
+
+// -----
+
+// The schedule the passes record and the code generator reads is checked on any op.
+func.func @schedule_with_unknown_entry(%input: tensor<1x2x5x5xf32>, %bias: tensor<2xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+2 {{patsparse.schedule: unknown entry 'lanes' (expected vector_width, max_accumulators, rows, eliminate_loads, compact_indices, parallel, rows_outer, filter_pairs)}}
+  // expected-error @+1 {{patsparse.schedule: vector-width=7: expected 4, 8 or 16}}
+  %0 = "patsparse.pattern_conv2d"(%input, %bias) {
+    strides = array<i64: 1, 1>,
+    padding = array<i64: 1, 1, 1, 1>,
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0, 0, 1]]> : tensor<2x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>,
+    filter_offsets = dense<[0, 2, 3]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 1, 1]> : tensor<3xi32>,
+    kernel_pattern_ids = dense<[0, 1, 0]> : tensor<3xi32>,
+    weights = dense<1.0> : tensor<12xf32>,
+    patsparse.schedule = {lanes = 4 : i64, vector_width = 7 : i64}
+  } : (tensor<1x2x5x5xf32>, tensor<2xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}

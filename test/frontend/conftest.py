@@ -30,7 +30,7 @@ def run_import():
 @pytest.fixture(scope="session")
 def mlir_parses():
     """Assert that a file parses and verifies with the compiler's MLIR (22.1.8 mlir-opt)."""
-    from patsparse import toolchain
+    from patsparse.lowering import toolchain
 
     mlir_opt = str(toolchain.find("mlir-opt"))
 

@@ -91,9 +91,9 @@ def _inputs(shape: list[int], seed: int) -> list[np.ndarray]:
 
 def _random_tuning_db(source: Path, path: Path, rng: random.Random) -> None:
     """A database with a random valid schedule (from the tuner's own grid) for every layer."""
-    from patsparse.lowering.conv_codegen import Schedule
-    from patsparse.lowering.pipeline import CompileOptions
-    from patsparse.lowering.tuning import TuningDatabase, TuningResult, candidates, layer_key
+    from patsparse.dialect.schedule import Schedule, TuningDatabase, TuningResult, layer_key
+    from patsparse.pipeline import CompileOptions
+    from patsparse.lowering.tuning import candidates
     from patsparse.tune import model_layers
 
     options = CompileOptions()
@@ -106,7 +106,7 @@ def _random_tuning_db(source: Path, path: Path, rng: random.Random) -> None:
 
 
 def _options(mode: str, tuning_db: Path | None = None):
-    from patsparse.lowering.pipeline import CompileOptions
+    from patsparse.pipeline import CompileOptions
 
     if mode == "O":
         return CompileOptions.optimised()
@@ -197,7 +197,6 @@ class Batch:
         from patsparse import runtime
         from patsparse.cliutil import ToolError
         from patsparse.compiler import compile_model
-        from patsparse.lowering.pipeline import CompileOptions
 
         options = dataclasses.replace(_options(mode), target="aarch64-linux-gnu")
         try:
@@ -232,6 +231,10 @@ def check_batch(specs: list[dict], modes=HOST_MODES, qemu_modes=(), seed: int = 
             findings += [f for f in check_batch([spec], modes, qemu_modes, seed)
                          if f.mode.split("/")[0] in failed_modes or f.mode == "import"]
     return findings
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
 
 
 BATCH_TIMEOUT = 1200  # seconds; longer is reported as a hang
@@ -315,8 +318,9 @@ def _simplifications(spec: dict):
                     yield {**spec, "nodes": nodes[:index] + [changed] + nodes[index + 1:]}
 
 
-def shrink(spec: dict, finding: Finding, budget: int = 40, log=print) -> dict:
+def shrink(spec: dict, finding: Finding, budget: int = 40, log=None) -> dict:
     """A smaller spec that still fails the same way (greedy, at most `budget` compiles)."""
+    log = log or _log
     attempts = 0
     progress = True
     while progress and attempts < budget:
@@ -335,18 +339,18 @@ def shrink(spec: dict, finding: Finding, budget: int = 40, log=print) -> dict:
 
 
 def campaign(models: int, qemu_models: int, batch_size: int, seed: int, out: Path | None, shrink_budget: int,
-             log=print, time_limit: float | None = None) -> dict:
+             log=None, time_limit: float | None = None) -> dict:
     """Run `models` random models (the first `qemu_models` also under qemu); a summary dict."""
+    log = log or _log
     rng = random.Random(seed)
     started = time.time()
-    totals = {"models": 0, "qemu_models": 0, "comparisons": 0, "mismatches": 0, "errors": 0, "batches": 0}
+    totals = {"models": 0, "qemu_models": 0, "comparisons": 0, "mismatches": 0, "errors": 0, "batches": 0,
+              "coverage": {}}
     findings: list[Finding] = []
     done_qemu = 0
-    try:
-        from tqdm import tqdm
-        bar = tqdm(total=models, unit="model", disable=not sys.stderr.isatty())
-    except ImportError:  # pragma: no cover
-        bar = None
+    # A progress bar on a terminal; one line per batch in a log file.
+    from tqdm import tqdm
+    bar = tqdm(total=models, unit="model") if sys.stderr.isatty() else None
     while totals["models"] < models:
         if time_limit and time.time() - started > time_limit:
             break
@@ -358,6 +362,9 @@ def campaign(models: int, qemu_models: int, batch_size: int, seed: int, out: Pat
         found = check_batch_in_child(specs, HOST_MODES, qemu, seed=batch_seed)
         totals["batches"] += 1
         totals["models"] += count
+        for spec in specs:
+            for feature in features(spec):
+                totals["coverage"][feature] = totals["coverage"].get(feature, 0) + 1
         totals["comparisons"] += count * (len(HOST_MODES) * 2 * 2 + len(qemu) * 2 * 2)
         if qemu:
             done_qemu += count
@@ -390,6 +397,71 @@ def campaign(models: int, qemu_models: int, batch_size: int, seed: int, out: Pat
     return totals
 
 
+def features(spec: dict) -> set[str]:
+    """What a model exercises, for the coverage column of the results table."""
+    found = {f"batch {spec['input'][0]}" if spec["input"][0] > 1 else "batch 1"}
+    if spec["input"][2] != spec["input"][3]:
+        found.add("non-square input")
+    for node in spec["nodes"]:
+        op = node["op"]
+        if op == "conv":
+            k = "x".join(map(str, node["k"]))
+            found.add(f"conv {k}")
+            if node["groups"] > 1:
+                found.add("depthwise conv" if node["groups"] == random_cnn.shapes(spec)[node["in"]][1] else "grouped conv")
+            if node["stride"] > 1:
+                found.add("stride 2")
+            if node["dil"] > 1:
+                found.add("dilation 2")
+            if node["k"] == [3, 3] and node["groups"] == 1:
+                found.add("pattern-pruned 3x3" if spec.get("connectivity") is None else "pattern + connectivity 3x3")
+        elif op == "act":
+            found.add(f"activation {node['fn']}")
+        elif op == "pool":
+            found.add(f"{node['kind']} pool {node['k']}x{node['k']}/{node['stride']}")
+        elif op in ("bn", "add", "cat"):
+            found.add({"bn": "batchnorm", "add": "residual add", "cat": "concat"}[op])
+    if len(spec["outputs"]) > 1:
+        found.add("a value read again at the end")
+    if spec.get("linear"):
+        found.add("linear")
+    return found
+
+
+def table_text(totals: dict, command: str) -> str:
+    """The committed results table of a campaign (docs/results/fuzz.md)."""
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    per_model = len(HOST_MODES) * 2 * 2
+    lines = [
+        "# Differential fuzzing against PyTorch",
+        "",
+        f"Command: `{command}` (seed and batch size in it; {totals['seconds'] / 3600:.1f} h on {cpu}).",
+        "",
+        "Every random model (test/fuzz/random_cnn.py) is compiled in every host build mode "
+        f"({', '.join(HOST_MODES)}), each run with 1 and 2 threads on two inputs, and compared with PyTorch "
+        f"in float64 at {TOLERANCE:g} of the output scale; the first {totals['qemu_models']} also run on AArch64 "
+        f"under qemu ({', '.join(QEMU_MODES)}, 1 and 2 threads).",
+        "",
+        "| | count |", "|---|---|",
+        f"| models (host) | {totals['models']} |",
+        f"| models (AArch64 under qemu) | {totals['qemu_models']} |",
+        f"| batches (one import and one compile per mode each) | {totals['batches']} |",
+        f"| comparisons with PyTorch (model x mode x threads x input) | {totals['comparisons']} |",
+        f"| per model on the host | {per_model} |",
+        f"| **mismatches** | **{totals['mismatches']}** |",
+        f"| **errors, crashes, hangs** | **{totals['errors']}** |",
+        "",
+        "What the models exercised (models that contain each feature):",
+        "",
+        "| feature | models |", "|---|---|",
+    ]
+    lines += [f"| {name} | {count} |" for name, count in sorted(totals["coverage"].items())]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Differential fuzzing of patsparse-compile against PyTorch.")
     parser.add_argument("--models", type=int, default=40, help="random models in all (default 40)")
@@ -399,6 +471,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="folder for findings.json and shrunk repro_*.py files")
     parser.add_argument("--shrink-budget", type=int, default=40, help="compiles per shrink (0: no shrinking)")
     parser.add_argument("--hours", type=float, help="stop after this long")
+    parser.add_argument("--table", type=Path, help="write the results table (markdown) here")
     parser.add_argument("--repro", type=Path, help="run one saved repro_*.py again and print its findings")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one batch: JSON in, JSON out
     options = parser.parse_args(argv)
@@ -417,6 +490,9 @@ def main(argv=None) -> int:
                       time_limit=options.hours * 3600 if options.hours else None)
     findings = totals.pop("findings")
     print(json.dumps(totals))
+    if options.table:
+        command = "python test/fuzz/differential.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        options.table.write_text(table_text(totals, command))
     return 1 if findings else 0
 
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import conv_module, pattern_weight, torch_conv
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
-
-from test_pattern_conv_lowering import conv_module, pattern_weight, torch_conv
+from patsparse.pipeline import CompileOptions
 
 SHAPE = (1, 2, 6, 6)
 PADDING = (1, 1, 1, 1)

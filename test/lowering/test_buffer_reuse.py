@@ -5,12 +5,11 @@ zeroed, no stale activations read."""
 
 import numpy as np
 import pytest
+from helpers import conv_module, pattern_weight, torch_conv
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
-
-from test_pattern_conv_lowering import conv_module, pattern_weight, torch_conv
+from patsparse.pipeline import CompileOptions
 
 SHAPE = (1, 16, 48, 48)  # 147 KB of input: above the allocator's 64 KiB reuse threshold
 

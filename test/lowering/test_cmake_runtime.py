@@ -6,12 +6,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
+from helpers import conv_module, pattern_weight, torch_conv
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
-
-from test_pattern_conv_lowering import conv_module, pattern_weight, torch_conv
+from patsparse.pipeline import CompileOptions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,8 @@ def test_host_runtime_library(tmp_path):
         line.split()[-1] for line in symbols.splitlines() if len(line.split()) == 3}
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_aarch64_runtime_and_model_runner_under_qemu(tmp_path):
     rng = np.random.default_rng(5)
     weight = pattern_weight(rng, 6, 3, 0.7)

@@ -15,11 +15,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import conv_module, pattern_weight
 
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
-
-from test_pattern_conv_lowering import conv_module, pattern_weight
+from patsparse.pipeline import CompileOptions
 
 SHAPE = (1, 16, 20, 20)
 

@@ -1,5 +1,5 @@
 """The dense rest of a model (everything but convolutions) is tiled and vectorized by
-`patsparse.lowering.dense`, lowered with DENSE_PIPELINE, JIT-compiled, and must compute what
+`patsparse.lowering.dense`, lowered with TO_LLVM, JIT-compiled, and must compute what
 PyTorch computes; the scheduled IR must really be vector code."""
 
 import re
@@ -8,12 +8,13 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
 from mlir import ir, passmanager
 
 from patsparse.dialect import make_context
 from patsparse.frontend import import_model
-from patsparse.lowering.dense import DENSE_PIPELINE, DenseJit, schedule_dense_ops
+from patsparse.jit import Jit
+from patsparse.lowering.dense import schedule_dense_ops
+from patsparse.lowering.to_llvm import TO_LLVM
 
 FACTORY_SOURCE = textwrap.dedent('''
     import torch
@@ -103,8 +104,8 @@ def linalg_ops(text: str) -> set[str]:
 
 
 def lowered_before_llvm(scheduled_text: str) -> str:
-    """The scheduled module run through DENSE_PIPELINE up to (not including) the LLVM conversions."""
-    stages = DENSE_PIPELINE.split(",")
+    """The scheduled module run through TO_LLVM up to (not including) the LLVM conversions."""
+    stages = TO_LLVM.split(",")
     stop = next(i for i, stage in enumerate(stages) if stage.startswith("expand-strided-metadata"))
     with make_context():
         module = ir.Module.parse(scheduled_text)
@@ -112,6 +113,7 @@ def lowered_before_llvm(scheduled_text: str) -> str:
         return str(module)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_scheduled_model_matches_pytorch(imported, name):
     text, model = imported[name]
@@ -119,7 +121,7 @@ def test_scheduled_model_matches_pytorch(imported, name):
     x = torch.randn(MODELS[name], generator=generator)
     with torch.no_grad():
         expected = model(x).numpy()
-    jit = DenseJit(text, vector_width=16)
+    jit = Jit(text, schedule=True, vector_width=16)
     actual = jit(x.numpy())
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
 
@@ -131,6 +133,7 @@ def test_scheduled_model_matches_pytorch(imported, name):
     assert "vector.transfer_read" in lowered or "vector.load" in lowered
 
 
+@pytest.mark.slow
 def test_pooling_and_matmul_are_vector_code(imported):
     text, _ = imported["resnet_style"]
     with make_context():
@@ -146,12 +149,13 @@ def test_pooling_and_matmul_are_vector_code(imported):
     assert "linalg.transpose" not in scheduled
 
 
+@pytest.mark.slow
 def test_vector_width_4_for_neon(imported):
     text, model = imported["vgg_style"]
     x = torch.randn(MODELS["vgg_style"], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = model(x).numpy()
-    jit = DenseJit(text, vector_width=4)
+    jit = Jit(text, schedule=True, vector_width=4)
     np.testing.assert_allclose(jit(x.numpy()), expected, rtol=1e-4, atol=1e-5)
     lowered = lowered_before_llvm(jit.scheduled_text)
     widths = {int(w) for w in re.findall(r"vector<(\d+)xf32>", lowered)}
@@ -214,5 +218,5 @@ def test_reserved_functions_and_dense_reason_ops_are_left_alone():
     assert "vector<64xf32>" in scheduled  # the ReLU: 128 elements in tiles of 4 vectors
 
     x = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
-    actual = DenseJit(RESERVED_AND_REASON, vector_width=16)(x)
+    actual = Jit(RESERVED_AND_REASON, schedule=True, vector_width=16)(x)
     np.testing.assert_allclose(actual, -2 * np.maximum(x, 0), rtol=1e-6)

@@ -7,7 +7,7 @@ import pytest
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
+from patsparse.pipeline import CompileOptions
 
 
 def linear_module(x_shape, weight) -> str:
@@ -43,6 +43,7 @@ def test_linear_matches_numpy(tmp_path, m, k, n):
         np.testing.assert_allclose(model(x), expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.qemu
 def test_linear_on_aarch64_under_qemu(tmp_path):
     rng = np.random.default_rng(3)
     weight = rng.standard_normal((6, 37)).astype(np.float32)

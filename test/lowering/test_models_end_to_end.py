@@ -18,7 +18,7 @@ import torch
 from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.frontend import import_model
-from patsparse.lowering.pipeline import CompileOptions
+from patsparse.pipeline import CompileOptions
 from patsparse.pruning.checkpoint import load_pruned, save_pruned
 from patsparse.pruning.models import input_shape
 from patsparse.pruning.project import compression_report
@@ -26,6 +26,8 @@ from patsparse.pruning.projected import projected_model
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = ["vgg_small_p8_c8", "vgg16_cifar", "resnet18_cifar"]
+# Every test compiles (or shares the compile of) a whole model for the host and AArch64.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -33,7 +35,7 @@ def compiled(request, tmp_path_factory):
     name = request.param
     work = tmp_path_factory.mktemp(name)
     if name == "vgg_small_p8_c8":
-        checkpoint = REPO / "docs" / "results" / "checkpoints" / f"{name}.pt"
+        checkpoint = REPO / "test" / "data" / "checkpoints" / f"{name}.pt"
     else:
         model, layers = projected_model(name, patterns=8, connectivity=8.0, seed=1)
         checkpoint = work / f"{name}.pt"
@@ -68,6 +70,7 @@ def test_host_matches_pytorch(compiled):
     assert np.abs(outputs[0] - outputs[1]).max() > 1e-2
 
 
+@pytest.mark.qemu
 def test_aarch64_under_qemu_matches_pytorch(compiled):
     model, _, phone = compiled
     x = inputs(phone.metadata["input_shape"], 1)[0]
@@ -75,6 +78,7 @@ def test_aarch64_under_qemu_matches_pytorch(compiled):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.qemu
 def test_every_thread_count_gives_identical_results(compiled):
     """Each filter is computed whole by one thread, so results are bit-identical."""
     _, host, phone = compiled
@@ -105,7 +109,7 @@ def test_weight_bytes_shrink_by_the_compression(compiled):
 def test_large_constants_travel_as_binary(tmp_path):
     """Big constants leave the IR as bytes (lowering/external_weights.py) and come back in one
     section of the object; the object still defines every symbol the code uses."""
-    checkpoint = REPO / "docs" / "results" / "checkpoints" / "vgg_small_p8_c8.pt"
+    checkpoint = REPO / "test" / "data" / "checkpoints" / "vgg_small_p8_c8.pt"
     source = import_model(checkpoint, tmp_path / "model.mlir")
     artifacts = compile_model(source, tmp_path / "model.o", CompileOptions(), emit="obj")
     sections = subprocess.run(["objdump", "-h", artifacts.outputs["obj"]], capture_output=True, text=True,

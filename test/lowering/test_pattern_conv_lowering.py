@@ -8,51 +8,15 @@ import sys
 
 import numpy as np
 import pytest
-import torch
-from hypothesis import HealthCheck, given, settings
+from helpers import LIBRARY, conv_module, pattern_weight, torch_conv
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from mlir import ir, passmanager
-from mlir.dialects import arith, func
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.dialect import from_dense_weight, make_context, pattern_conv2d
-from patsparse.lowering.conv_codegen import ConvLayer, pair_filters
-from patsparse.lowering.pipeline import CompileOptions
-from patsparse.passes.expand_to_linalg import ExpandToLinalgPass
-
-LIBRARY = np.array([[0, 1, 0, 1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0, 0, 1], [0, 0, 1, 0, 1, 1, 0, 1, 0],
-                    [0, 1, 0, 0, 1, 1, 0, 0, 1], [1, 0, 0, 1, 1, 0, 1, 0, 0]], np.int8)
-
-
-def pattern_weight(rng, filters, channels, keep, zero_filter=False):
-    ids = rng.integers(0, len(LIBRARY), size=(filters, channels))
-    kept = rng.random((filters, channels)) < keep
-    if zero_filter:
-        kept[0] = False
-    mask = LIBRARY[ids] * kept[..., None]
-    return (rng.standard_normal((filters, channels, 9)) * mask).astype(np.float32).reshape(filters, channels, 3, 3)
-
-
-def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool) -> str:
-    """func @forward(%x) = pattern_conv2d with constant bias; or its dense linalg expansion."""
-    with make_context(), ir.Location.unknown():
-        module = ir.Module.create()
-        f32 = ir.F32Type.get()
-        fkw = from_dense_weight(weight, LIBRARY)
-        with ir.InsertionPoint(module.body):
-            @func.FuncOp.from_py_func(ir.RankedTensorType.get(list(input_shape), f32), name="forward")
-            def forward(x):
-                bias_value = None
-                if bias is not None:
-                    bias_value = arith.constant(ir.RankedTensorType.get([len(bias)], f32),
-                                                ir.DenseElementsAttr.get(bias.astype(np.float32)))
-                return pattern_conv2d(x, fkw, bias=bias_value, strides=strides, padding=padding)
-        if as_linalg:
-            manager = passmanager.PassManager("builtin.module")
-            ExpandToLinalgPass().add_to(manager)
-            manager.run(module.operation)
-        return str(module)
+from patsparse.dialect import from_dense_weight
+from patsparse.dialect.conv_layer import ConvLayer, pair_filters
+from patsparse.pipeline import CompileOptions
 
 
 def with_relu(text: str) -> str:
@@ -69,14 +33,6 @@ def with_relu(text: str) -> str:
     return text[:match.start()] + relu + text[match.end():]
 
 
-def torch_conv(x, weight, bias, strides, padding):
-    top, left, bottom, right = padding
-    padded = torch.nn.functional.pad(torch.from_numpy(x), (left, right, top, bottom))
-    result = torch.nn.functional.conv2d(padded, torch.from_numpy(weight),
-                                        None if bias is None else torch.from_numpy(bias), stride=strides)
-    return result.numpy()
-
-
 def compile_and_run(tmp_path, text, x, **options):
     source = tmp_path / "conv.mlir"
     source.write_text(text)
@@ -84,6 +40,7 @@ def compile_and_run(tmp_path, text, x, **options):
     return runtime.load(artifacts.outputs["library"])(x)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(channels=st.integers(1, 6), filters=st.integers(1, 9), height=st.integers(3, 13), width=st.integers(3, 40),
        stride=st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1)]), padding=st.lists(st.integers(0, 2), min_size=4, max_size=4),
@@ -94,8 +51,7 @@ def compile_and_run(tmp_path, text, x, **options):
 def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, height, width, stride, padding, has_bias,
                                       keep, lanes, accumulators, zero_filter, seed, dense, rows, eliminate_loads,
                                       compact, rows_outer, relu, filter_pairs):
-    if height + padding[0] + padding[2] < 3 or width + padding[1] + padding[3] < 3:
-        return
+    assume(height + padding[0] + padding[2] >= 3 and width + padding[1] + padding[3] >= 3)
     rng = np.random.default_rng(seed)
     weight = pattern_weight(rng, filters, channels, keep, zero_filter)
     bias = rng.standard_normal(filters).astype(np.float32) if has_bias else None
@@ -112,6 +68,7 @@ def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, heigh
     np.testing.assert_allclose(actual, np.maximum(expected, 0) if relu else expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.qemu
 @pytest.mark.parametrize("stride,padding,filters,filter_pairs", [((1, 1), (1, 1, 1, 1), 5, False),
                                                                  ((2, 2), (0, 1, 2, 0), 5, False),
                                                                  ((1, 1), (1, 1, 1, 1), 6, True)])

@@ -17,9 +17,10 @@ from torch import nn
 from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.frontend import import_model
-from patsparse.lowering.pipeline import CompileOptions
+from patsparse.pipeline import CompileOptions
 
 SHAPE = (1, 3, 4, 4)
+HERE = Path(__file__).parent
 
 
 class Clamps(nn.Module):
@@ -37,10 +38,8 @@ def make_clamps():
 
 
 def test_nan_and_infinity_through_clamps_maximum_and_minimum_match_pytorch(tmp_path, monkeypatch):
-    (tmp_path / "special_values_model.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom test_special_values import make_clamps\n")
-    monkeypatch.chdir(tmp_path)
-    source = import_model("special_values_model:make_clamps", tmp_path / "clamps.mlir", input_shape=SHAPE)
+    monkeypatch.chdir(HERE)  # the importer finds factories in the current directory
+    source = import_model("test_special_values:make_clamps", tmp_path / "clamps.mlir", input_shape=SHAPE)
     model = runtime.load(compile_model(source, tmp_path / "clamps.so", CompileOptions()).outputs["library"])
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     x[0, 0, 0, 0], x[0, 1, 1, 1], x[0, 2, 2, 2], x[0, 0, 3, 3] = np.nan, np.inf, -np.inf, -0.0
@@ -86,10 +85,8 @@ def make_huge_stride():
 
 @pytest.mark.parametrize("factory", ["make_shared_mask", "make_huge_stride"])
 def test_odd_graphs_compile_and_match_pytorch(tmp_path, monkeypatch, factory):
-    (tmp_path / "odd_graph_model.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom test_special_values import {factory}\n")
-    monkeypatch.chdir(tmp_path)
-    source = import_model(f"odd_graph_model:{factory}", tmp_path / "model.mlir", input_shape=SHAPE)
+    monkeypatch.chdir(HERE)
+    source = import_model(f"test_special_values:{factory}", tmp_path / "model.mlir", input_shape=SHAPE)
     start = time.perf_counter()
     model = runtime.load(compile_model(source, tmp_path / "model.so", CompileOptions.optimised()).outputs["library"])
     assert time.perf_counter() - start < 60

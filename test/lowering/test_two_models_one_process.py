@@ -6,11 +6,10 @@ ran the previously loaded sparse model's convolutions)."""
 import subprocess
 
 import numpy as np
+from helpers import conv_module, pattern_weight
 
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
-
-from test_pattern_conv_lowering import conv_module, pattern_weight
+from patsparse.pipeline import CompileOptions
 
 
 def test_only_the_entry_and_the_runtime_controls_are_exported(tmp_path):

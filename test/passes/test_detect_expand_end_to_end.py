@@ -7,14 +7,13 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
 from mlir import ir
 
 from patsparse.dialect import PATTERN_CONV2D, PatternConv2dOp, make_context
+from patsparse.dialect.ir_utils import constant_array
 from patsparse.frontend import import_model
-from patsparse.lowering.jit import HostJit
+from patsparse.jit import Jit
 from patsparse.passes.detect_patterns import DetectPatternsPass
-from patsparse.passes.ir_utils import constant_array
 
 FACTORY_SOURCE = textwrap.dedent('''
     import torch
@@ -73,6 +72,7 @@ def factory_dir(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factory,expected_convs", [("vgg_small_p8_c8", 6), ("resnet_small_p8", 7)])
 def test_imported_pruned_model_matches_pytorch(factory, expected_convs, factory_dir, monkeypatch):
     monkeypatch.chdir(factory_dir)
@@ -94,12 +94,13 @@ def test_imported_pruned_model_matches_pytorch(factory, expected_convs, factory_
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
-    actual = HostJit(detected)(x)
+    actual = Jit(detected)(x)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
     # The untouched import runs through the same path and agrees too (the oracle's oracle).
-    np.testing.assert_allclose(HostJit(text)(x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(Jit(text)(x), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_detect_then_expand_gives_back_the_original_weights_exactly(factory_dir, monkeypatch):
     monkeypatch.chdir(factory_dir)
     imported = import_model("pruned_models:vgg_small_p8_c8", factory_dir / "roundtrip.mlir", input_shape=(1, 1, 28, 28))

@@ -3,23 +3,22 @@ load elimination with row blocking, compact FKW indices, a tuned schedule with e
 order) agree with PyTorch, compiled for the host."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.lowering.pipeline import CompileOptions
-from patsparse.lowering.tuning import layer_key
+from patsparse.dialect.schedule import layer_key
+from patsparse.pipeline import CompileOptions
 from patsparse.tune import model_layers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lowering"))
-from test_pattern_conv_lowering import conv_module, pattern_weight, torch_conv  # noqa: E402
+from helpers import conv_module, pattern_weight, torch_conv
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(channels=st.integers(1, 5), filters=st.integers(1, 9), height=st.integers(3, 11), width=st.integers(3, 30),
        stride=st.sampled_from([(1, 1), (2, 2), (2, 1)]), keep=st.floats(0.1, 1.0), seed=st.integers(0, 10_000),

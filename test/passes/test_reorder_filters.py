@@ -4,7 +4,6 @@ lowering, ExecutionEngine) and the compiled vector code, and must equal PyTorch.
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlir import ir, passmanager
@@ -13,15 +12,13 @@ from mlir.dialects import arith, func, linalg, tensor
 from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.dialect import PATTERN_CONV2D, PatternConv2dOp, from_dense_weight, make_context, to_dense_weight
-from patsparse.lowering.jit import HostJit
-from patsparse.lowering.pipeline import CompileOptions
+from patsparse.dialect.schedule import FILTER_GROUPS
+from patsparse.jit import Jit
 from patsparse.passes.detect_patterns import DetectPatternsPass
-from patsparse.passes.reorder_filters import (FILTER_GROUPS, ReorderFiltersPass, count_groups, filter_keys,
-                                              imbalance, permute_filters)
+from patsparse.passes.reorder_filters import ReorderFiltersPass, count_groups, filter_keys, imbalance, permute_filters
+from patsparse.pipeline import CompileOptions
 
-# Every pattern keeps the centre tap and three others.
-LIBRARY = np.array([[0, 1, 0, 1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 1, 0, 0, 0, 1], [0, 0, 1, 0, 1, 1, 0, 1, 0],
-                    [0, 1, 0, 0, 1, 1, 0, 0, 1], [1, 0, 0, 1, 1, 0, 1, 0, 0]], np.int8)
+from helpers import LIBRARY, torch_conv
 
 
 def pattern_weight(rng, kept_counts, channels):
@@ -92,13 +89,6 @@ def pattern_convs(text: str) -> list[tuple]:
     return found
 
 
-def torch_conv(x, weight, bias, strides, padding):
-    top, left, bottom, right = padding
-    padded = torch.nn.functional.pad(torch.from_numpy(x), (left, right, top, bottom))
-    return torch.nn.functional.conv2d(padded, torch.from_numpy(weight),
-                                      None if bias is None else torch.from_numpy(bias), stride=strides).numpy()
-
-
 def compiled(tmp_path, text, x):
     """The vector code of convert-patsparse-to-vector (which reads filter_order), on the host."""
     source = tmp_path / "conv.mlir"
@@ -115,7 +105,7 @@ def check_layer(tmp_path, rng, kept_counts, channels, strides, padding, has_bias
     [(fkw, _, dense)] = pattern_convs(text)
     np.testing.assert_array_equal(dense, weight)
     expected = torch_conv(x, weight, bias, strides, padding)
-    np.testing.assert_allclose(HostJit(text)(x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(Jit(text)(x), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(compiled(tmp_path, text, x), expected, rtol=1e-4, atol=1e-5)
     return fkw
 
@@ -130,6 +120,7 @@ def test_reordered_layer_matches_torch(tmp_path, strides, padding, has_bias):
     assert np.diff(fkw.filter_offsets).tolist() == [4, 4, 3, 2, 2, 1, 1, 0]
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(channels=st.integers(1, 4), filters=st.integers(1, 9), seed=st.integers(0, 10_000),
        strides=st.sampled_from([(1, 1), (2, 2)]), padding=st.lists(st.integers(0, 1), min_size=4, max_size=4),

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny, fast training configuration (single thread)."""
+"""Shared fixtures of the pruning tests: one torch thread."""
 
 import pytest
 import torch
@@ -8,8 +8,3 @@ import torch
 def one_thread():
     torch.set_num_threads(1)
     yield
-
-
-# Tiny runs: 256 training / 200 test images, batch 64, one epoch per phase.
-TINY = ["--train-limit", "256", "--test-limit", "200", "--batch-size", "64", "--dense-epochs", "1",
-        "--admm-epochs", "1", "--retrain-epochs", "1", "--no-progress"]

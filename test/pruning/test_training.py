@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY
 from patsparse.pruning import cli
 from patsparse.pruning.checkpoint import load_pruned
 from patsparse.pruning.project import conv3x3_layers
 from patsparse.pruning.verify import verify_pruned
+
+
+# Tiny runs: 256 training / 200 test images, batch 64, one epoch per phase.
+TINY = ["--train-limit", "256", "--test-limit", "200", "--batch-size", "64", "--dense-epochs", "1",
+        "--admm-epochs", "1", "--retrain-epochs", "1", "--no-progress"]
 
 
 def run(out, *extra):
@@ -28,6 +32,7 @@ def admm_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.training
 def test_admm_run_writes_outputs_and_every_kernel_satisfies_its_mask(admm_run):
     for name in ("pruned.pt", "metrics.json", "library.png", "layers.png", "curves.png", "state.pt"):
         assert (admm_run / name).is_file(), name
@@ -62,6 +67,7 @@ def assert_same_pruned(a_dir, b_dir):
         assert torch.equal(a["layers"][name]["pattern_ids"], b["layers"][name]["pattern_ids"]), name
 
 
+@pytest.mark.training
 def test_resume_equals_an_uninterrupted_run(admm_run, tmp_path):
     args = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2")
     # Stop inside the ADMM phase, then at the ADMM/retrain boundary, then finish.
@@ -75,12 +81,14 @@ def test_resume_equals_an_uninterrupted_run(admm_run, tmp_path):
     assert [h["test_acc"] for h in a] == [h["test_acc"] for h in b]
 
 
+@pytest.mark.training
 def test_resume_with_different_options_is_refused(admm_run, tmp_path, capsys):
     assert run(tmp_path, "--stop-after-epochs", "1") == 0
     assert run(tmp_path, "--resume", "--patterns", "4") == 1
     assert "options differ" in capsys.readouterr().err
 
 
+@pytest.mark.training
 def test_magnitude_baseline_from_dense_checkpoint(tmp_path):
     dense = tmp_path / "dense"
     assert run(dense, "--method", "dense") == 0
@@ -115,6 +123,8 @@ def torchrun_prune(logs, *args, timeout=240):
                           timeout=timeout)
 
 
+@pytest.mark.slow
+@pytest.mark.training
 def test_two_process_ddp_run(tmp_path):
     out = tmp_path / "ddp"
     logs = tmp_path / "logs"
@@ -131,6 +141,7 @@ def test_two_process_ddp_run(tmp_path):
     assert metrics["compression_3x3"] == pytest.approx(4.0, rel=0.03)
 
 
+@pytest.mark.slow
 def test_ddp_error_is_clear_and_ends_the_run(tmp_path):
     logs = tmp_path / "logs"
     proc = torchrun_prune(logs, "--dense-checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o"),
@@ -144,6 +155,7 @@ def test_ddp_error_is_clear_and_ends_the_run(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.training
 def test_dense_resume_ignores_pruning_options(tmp_path, capsys):
     assert run(tmp_path, "--method", "dense", "--dense-epochs", "2", "--stop-after-epochs", "1") == 0
     assert not (tmp_path / "dense.pt").exists()
@@ -167,6 +179,7 @@ def kd_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.training
 def test_distilled_run_records_its_options_and_every_kernel_satisfies_its_mask(kd_run, admm_run):
     metrics = json.loads((kd_run / "metrics.json").read_text())
     assert metrics["config"]["distill"] == 0.5 and metrics["config"]["distill_temperature"] == 4.0
@@ -190,6 +203,8 @@ def test_distilled_run_records_its_options_and_every_kernel_satisfies_its_mask(k
     assert plain["distill"] is None and plain["config"]["distill"] == 0.0
 
 
+@pytest.mark.slow
+@pytest.mark.training
 def test_distilled_resume_equals_an_uninterrupted_run(kd_run, tmp_path):
     # Stop after the dense phase (the teacher does not exist yet), inside ADMM (the teacher is in
     # the state), at the ADMM/retrain boundary, then finish.
@@ -209,6 +224,8 @@ def test_distilled_resume_equals_an_uninterrupted_run(kd_run, tmp_path):
     assert [h["test_acc"] for h in a] == [h["test_acc"] for h in b]
 
 
+@pytest.mark.slow
+@pytest.mark.training
 def test_distilled_magnitude_baseline_from_dense_checkpoint_resumes_exactly(tmp_path):
     dense = tmp_path / "dense"
     assert run(dense, "--method", "dense") == 0
@@ -224,6 +241,8 @@ def test_distilled_magnitude_baseline_from_dense_checkpoint_resumes_exactly(tmp_
     assert verify_pruned(tmp_path / "whole" / "pruned.pt")["ok"]
 
 
+@pytest.mark.slow
+@pytest.mark.training
 def test_distill_option_errors_and_resume_checks(tmp_path, capsys):
     assert run(tmp_path / "a", "--distill", "1.5") == 1
     assert "--distill must be in 0..1" in capsys.readouterr().err
@@ -243,6 +262,8 @@ def test_distill_option_errors_and_resume_checks(tmp_path, capsys):
     assert run(out, "--resume") == 0
 
 
+@pytest.mark.slow
+@pytest.mark.training
 def test_cosine_admm_learning_rate_decays_and_resumes_exactly(admm_run, tmp_path, capsys):
     args = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2", "--admm-lr-schedule", "cosine")
     assert run(tmp_path / "whole", *args) == 0
@@ -264,7 +285,7 @@ def test_cosine_admm_learning_rate_decays_and_resumes_exactly(admm_run, tmp_path
 
 
 def test_distillation_loss():
-    from patsparse.pruning.train import distillation_loss
+    from patsparse.pruning.steps import distillation_loss
 
     torch.manual_seed(0)
     student = torch.randn(8, 10, requires_grad=True)

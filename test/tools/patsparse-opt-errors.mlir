@@ -10,6 +10,12 @@
 // RUN: not %patsparse-opt %S/Inputs/does-not-exist.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: patsparse-opt: error: {{.*}}Inputs/does-not-exist.mlir: no such file
 
+// The vector widths patsparse-compile accepts, and no others:
+// RUN: not %patsparse-opt %s --convert-patsparse-to-vector="vector-width=7" 2>&1 | FileCheck %s --check-prefix=WIDTH7
+// WIDTH7: error: convert-patsparse-to-vector: vector-width=7: expected 4, 8 or 16
+// RUN: not %patsparse-opt %s --patsparse-eliminate-redundant-loads="vector-width=7" 2>&1 | FileCheck %s --check-prefix=WIDTH7L
+// WIDTH7L: error: patsparse-eliminate-redundant-loads: vector-width=7: expected 4, 8 or 16
+
 // RUN: not %patsparse-opt %s --patsparse-no-such-pass 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // UNKNOWN: patsparse-opt: error: unknown pass 'patsparse-no-such-pass' (see patsparse-opt --help for the patsparse passes)
 

@@ -19,10 +19,9 @@ arrays (library int8, ids int64, mask bool). A dense checkpoint has the same sha
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
 import re
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from patsparse.dialect.support import atomic_write
 
 from . import models
 
@@ -46,17 +47,9 @@ def atomic_save(obj, path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    data = io.BytesIO()
+    torch.save(obj, data)
+    atomic_write(path, data.getvalue())
 
 
 def _plain(value):

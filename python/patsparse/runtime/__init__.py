@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patsparse import toolchain
+from patsparse.lowering import toolchain
 from patsparse.cliutil import ToolError
 
 

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from mlir import ir
 
-from patsparse.dialect.verifier import verify_module
+from .verifier import verify_module
 
 
 class PassFailure(Exception):
@@ -71,7 +71,11 @@ class PatsparsePass:
         return cls(**values)
 
     def option_text(self) -> str:
-        parts = [f"{f.name.replace('_', '-')}={_format(getattr(self, f.name))}" for f in self.options()]
+        """`{a=1 b=true}`: the options that differ from the defaults, as `from_options` reads them
+        (the replay lines of patsparse.pipeline print passes this way)."""
+        default = type(self)()
+        parts = [f"{f.name.replace('_', '-')}={_format(getattr(self, f.name))}" for f in self.options()
+                 if getattr(self, f.name) != getattr(default, f.name)]
         return "{" + " ".join(parts) + "}" if parts else ""
 
     # -- running inside a PassManager ----------------------------------------

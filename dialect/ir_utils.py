@@ -7,7 +7,7 @@ import re
 import numpy as np
 from mlir import ir
 
-from patsparse.dialect.ops import dense_to_numpy
+from .ops import dense_to_numpy
 
 NUMPY_TYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64,
                 "i32": np.int32, "i16": np.int16, "i8": np.int8}
@@ -95,6 +95,11 @@ def ops_where(root: ir.Operation, predicate) -> list[ir.Operation]:
     return found
 
 
+def ops_in(root: ir.Operation) -> list[ir.Operation]:
+    """Every op nested in `root`, in pre-order, without `root` (a snapshot, safe to rewrite)."""
+    return ops_where(root, lambda op: True)[1:]
+
+
 def has_uses(value: ir.Value) -> bool:
     return any(True for _ in value.uses)
 
@@ -122,3 +127,24 @@ def int_array(attribute: ir.Attribute | None, default: list[int]) -> list[int]:
         return list(attribute)
     array = dense_to_numpy(attribute).reshape(-1)
     return [int(v) for v in array]
+
+
+def entry_types(module: ir.Operation, entry: str) -> tuple[list[ir.RankedTensorType], list[ir.RankedTensorType]]:
+    """The ranked tensor types of the inputs and results of `@entry`; ValueError naming the
+    functions there are when it is missing, or naming the type that is not a ranked tensor."""
+    functions = [op.operation for op in module.regions[0].blocks[0].operations if op.operation.name == "func.func"]
+    function = next((f for f in functions if ir.StringAttr(f.attributes["sym_name"]).value == entry), None)
+    if function is None:
+        names = ", ".join("@" + ir.StringAttr(f.attributes["sym_name"]).value for f in functions) or "none"
+        raise ValueError(f"no function @{entry} (functions: {names})")
+    function_type = ir.FunctionType(ir.TypeAttr(function.attributes["function_type"]).value)
+    typed = []
+    for role, types in (("input", function_type.inputs), ("output", function_type.results)):
+        tensors = []
+        for value_type in types:
+            tensor = downcast(value_type, ir.RankedTensorType)
+            if tensor is None:
+                raise ValueError(f"@{entry} {role} is {value_type}, expected a ranked tensor")
+            tensors.append(tensor)
+        typed.append(tensors)
+    return typed[0], typed[1]

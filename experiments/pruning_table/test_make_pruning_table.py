@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "results" / "make_pruning_table.py"
+SCRIPT = Path(__file__).resolve().parent / "make_pruning_table.py"
 
 
 def load():
@@ -117,7 +117,7 @@ def test_collect_merges_new_runs_into_the_committed_metrics(tmp_path):
         folder = tmp_path / "runs" / "vgg_small" / r["run"]
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(json.dumps({k: v for k, v in r.items() if k != "run"}))
-    data = module.collect(tmp_path / "runs", committed)
+    data = module.collect(tmp_path / "runs", committed, plots=tmp_path / "plots")
     accs = {r["run"]: r["accuracy"] for r in data["runs"]}
     # The committed dense run stays, the re-run replaces its record, the new seed is added.
     assert accs == {"dense": 92.0, "admm_p8": 92.40, "admm_p8_seed1": 92.30}
@@ -183,3 +183,21 @@ def test_collect_stops_on_a_corrupt_run_file_naming_it_and_leaves_the_committed_
     with pytest.raises(SystemExit, match="no such run folder"):
         module.collect(tmp_path / "missing", committed)
     assert committed.read_text() == '{"runs": []}\n'
+
+
+def test_collect_copies_the_test_checkpoints_only_when_asked(tmp_path):
+    """Regenerating the document leaves test/data/checkpoints alone; --update-test-checkpoints
+    (checkpoints=...) copies the named runs' pruned.pt there."""
+    import json
+    module = load()
+    committed = tmp_path / "pruning_metrics.json"
+    folder = tmp_path / "runs" / "vgg_small" / "admm_p8_c8_kd"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(run("admm_p8_c8_kd", "admm", 92.0, 8, 8.0, 8.0)))
+    (folder / "pruned.pt").write_bytes(b"weights")
+    module.collect(tmp_path / "runs", committed, plots=tmp_path / "plots")
+    assert not (tmp_path / "checkpoints").exists()
+    module.collect(tmp_path / "runs", committed, plots=tmp_path / "plots", checkpoints=tmp_path / "checkpoints")
+    assert (tmp_path / "checkpoints" / "vgg_small_p8_c8.pt").read_bytes() == b"weights"
+    assert module.TEST_CHECKPOINTS == module.REPO / "test" / "data" / "checkpoints"
+    assert (module.TEST_CHECKPOINTS / "vgg_small_p8_c8.pt").is_file()

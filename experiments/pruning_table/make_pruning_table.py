@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Generate docs/results/pruning.md from docs/results/pruning_metrics.json (beside this script).
+"""Generate docs/results/pruning.md from docs/results/pruning_metrics.json (README.md beside this script).
 
-    python docs/results/make_pruning_table.py --collect runs/table   # merge runs/table/*/*/metrics.json in
-    python docs/results/make_pruning_table.py                        # only re-render the table
+    python experiments/pruning_table/make_pruning_table.py --collect runs/table   # merge runs/table/*/*/metrics.json in
+    python experiments/pruning_table/make_pruning_table.py                        # only re-render the table
 
---collect merges RUN_ROOT's runs into pruning_metrics.json (a run there replaces the committed
-record of the same model and name; the others stay). It also copies the checkpoints the compiler
-reuses into docs/results/checkpoints/ and the plots of the 8-pattern runs into docs/results/plots/.
+--collect merges RUN_ROOT's runs into docs/results/pruning_metrics.json (a run there replaces the
+committed record of the same model and name; the others stay) and copies the plots of the
+8-pattern runs into docs/results/plots/. With --update-test-checkpoints it also copies the pruned
+checkpoints the compiler's tests and benchmarks read into test/data/checkpoints/ (then run the
+tests); without it, regenerating the document leaves them alone.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import json
 import shutil
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-METRICS = HERE / "pruning_metrics.json"
-TABLE = HERE / "pruning.md"
-# (model, run name) -> committed checkpoint name
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "docs" / "results"  # where the document, its metrics and its plots live
+METRICS = RESULTS / "pruning_metrics.json"
+TABLE = RESULTS / "pruning.md"
+PLOTS = RESULTS / "plots"
+TEST_CHECKPOINTS = REPO / "test" / "data" / "checkpoints"
+# (model, run name) -> committed checkpoint name (in TEST_CHECKPOINTS)
 CHECKPOINTS = {("vgg_small", "admm_p8_c8_kd"): "vgg_small_p8_c8.pt", ("vgg_small", "admm_p8_kd"): "vgg_small_p8.pt",
                ("resnet_small", "admm_p8"): "resnet_small_p8.pt", ("resnet_small", "admm_p8_c8"): "resnet_small_p8_c8.pt",
                ("vgg_wide", "admm_p8_c8_kd_long"): "vgg_wide_p8_c8.pt"}
@@ -30,9 +35,9 @@ NOTES = {
     ("vgg_small", "admm_p8_c8_long"): "ran at a lower priority (nice 15) beside two other runs, hence the wall "
                                       "time",
     ("vgg_small", "admm_p8_kd"): "ran at nice 19 beside benchmarks and the other _kd run, hence the wall time; its "
-                                 "pruned model is the committed checkpoints/vgg_small_p8.pt",
+                                 "pruned model is the committed test/data/checkpoints/vgg_small_p8.pt",
     ("vgg_small", "admm_p8_c8_kd"): "ran at nice 19 beside benchmarks and the other _kd run, hence the wall time; "
-                                    "its pruned model is the committed checkpoints/vgg_small_p8_c8.pt",
+                                    "its pruned model is the committed test/data/checkpoints/vgg_small_p8_c8.pt",
     ("vgg_small", "admm_p8_c8_kd_long"): "interrupted by a session end after 11 epochs and continued with "
                                          "--resume (exact: the resume test covers it)",
     ("vgg_small", "admm_p8_c8_kd_xl"): "test accuracy went 91.4% -> 92.3% over the first 12 retraining epochs, then "
@@ -52,7 +57,7 @@ NOTES = {
     ("vgg_wide", "admm_p8_c8_kd_long"): "vgg_small at twice the width (32-32-64-64-128-128, ~4x the 3x3 "
                                         "weights), pruned with the budget of vgg_small's admm_p8_c8_kd_long: "
                                         "-0.37 pp (seed 0) where the narrow net lost -0.58 pp (queue d, 2 threads); its pruned model is the "
-                                        "committed checkpoints/vgg_wide_p8_c8.pt, which compiled with -O for "
+                                        "committed test/data/checkpoints/vgg_wide_p8_c8.pt, which compiled with -O for "
                                         "the host scores the same 93.38% on the 10,000 test images (outputs "
                                         "within 8e-6 of PyTorch)",
     ("vgg_wide", "admm_p8_kd"): "queue d, 2 threads; its first epoch shared the machine with a CI run (417 s "
@@ -117,10 +122,11 @@ PLOTTED = {"vgg_small": ("admm_p8", "admm_p8_c8", "magnitude_p8_c8", "admm_p8_c8
            "vgg_wide": ("admm_p8_c8_kd_long", "magnitude_p8_c8_kd_long")}
 
 
-def collect(run_root: Path, metrics_file: Path = METRICS) -> dict:
+def collect(run_root: Path, metrics_file: Path = METRICS, plots: Path = PLOTS, checkpoints: Path | None = None) -> dict:
     """Merge RUN_ROOT's runs into the committed metrics: a run found there replaces the committed
     record of the same model and name, the other committed records stay (run folders do not
-    outlive the machine they ran on, so a later session collects only its own new runs)."""
+    outlive the machine they ran on, so a later session collects only its own new runs).
+    `checkpoints`: a folder to copy the CHECKPOINTS runs' pruned.pt into (None: copy none)."""
     kept = json.loads(metrics_file.read_text())["runs"] if metrics_file.is_file() else []
     by_key = {(r["model"], r["run"]): r for r in kept}
     if not run_root.is_dir():
@@ -144,14 +150,14 @@ def collect(run_root: Path, metrics_file: Path = METRICS) -> dict:
             layer.pop("shape", None)
         key = (metrics["model"], metrics["run"])
         by_key[key] = metrics
-        if key in CHECKPOINTS and (path.parent / "pruned.pt").is_file():
-            (HERE / "checkpoints").mkdir(exist_ok=True)
-            shutil.copyfile(path.parent / "pruned.pt", HERE / "checkpoints" / CHECKPOINTS[key])
+        if checkpoints is not None and key in CHECKPOINTS and (path.parent / "pruned.pt").is_file():
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path.parent / "pruned.pt", checkpoints / CHECKPOINTS[key])
         if metrics["run"] in PLOTTED.get(metrics["model"], ()):
-            (HERE / "plots").mkdir(exist_ok=True)
+            plots.mkdir(exist_ok=True)
             for png in ("library.png", "layers.png", "curves.png"):
                 if (path.parent / png).is_file():
-                    shutil.copyfile(path.parent / png, HERE / "plots" / f"{metrics['model']}_{metrics['run']}_{png}")
+                    shutil.copyfile(path.parent / png, plots / f"{metrics['model']}_{metrics['run']}_{png}")
     data = {"dataset": "fashion-mnist (10k test images)", "runs": [by_key[k] for k in sorted(by_key)]}
     metrics_file.write_text(json.dumps(data, indent=1) + "\n")
     return data
@@ -352,8 +358,8 @@ def render(data: dict) -> str:
     runs = data["runs"]
     models = sorted({r["model"] for r in runs}, key=lambda m: (m != "vgg_small", m))
     out = ["# Pattern pruning results on Fashion-MNIST", "",
-           "Generated by `docs/results/make_pruning_table.py` from `pruning_metrics.json` (beside this file); "
-           "runs by `docs/results/run_pruning_table.sh`. Accuracy is top-1 on the full 10,000-image Fashion-MNIST "
+           "Generated by `experiments/pruning_table/make_pruning_table.py` from `pruning_metrics.json` (beside "
+           "this file); runs by `experiments/pruning_table/run_pruning_table.sh`. Accuracy is top-1 on the full 10,000-image Fashion-MNIST "
            "test set. Compression counts only the 3x3 conv layers: dense 3x3 weights / non-zero 3x3 weights "
            "(patterns alone: 9/4 = 2.25x; the first conv layer keeps all its kernels). Pruned runs start from "
            "the dense checkpoint of the same model named in their command, and \"vs dense\" is measured against "
@@ -432,7 +438,7 @@ def render(data: dict) -> str:
         out.append("All targets listed above were met.")
     out += ["", _seed_summary(runs, verdicts),
             "", "Plots of the 8-pattern runs (library, per-layer pattern histogram and connectivity rate, "
-            "accuracy curves) are in `plots/`; the pruned checkpoints reused by the compiler are in `checkpoints/` "
+            "accuracy curves) are in `plots/`; the pruned checkpoints reused by the compiler are in `test/data/checkpoints/` "
             "(check them with `patsparse-prune verify FILE`).", ""]
     return "\n".join(out)
 
@@ -440,8 +446,14 @@ def render(data: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--collect", metavar="RUN_ROOT", help="merge RUN_ROOT/*/*/metrics.json into the committed metrics first")
+    parser.add_argument("--update-test-checkpoints", action="store_true",
+                        help=f"with --collect: also copy the runs' pruned.pt into {TEST_CHECKPOINTS.relative_to(REPO)}/ "
+                             "(the checkpoints the compiler's tests and benchmarks read)")
     args = parser.parse_args()
-    data = collect(Path(args.collect)) if args.collect else json.loads(METRICS.read_text())
+    if args.update_test_checkpoints and not args.collect:
+        parser.error("--update-test-checkpoints needs --collect RUN_ROOT")
+    checkpoints = TEST_CHECKPOINTS if args.update_test_checkpoints else None
+    data = collect(Path(args.collect), checkpoints=checkpoints) if args.collect else json.loads(METRICS.read_text())
     TABLE.write_text(render(data))
     print(f"wrote {TABLE}")
 

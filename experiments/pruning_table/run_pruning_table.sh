@@ -1,9 +1,10 @@
 #!/bin/sh
 # Reproduce docs/results/pruning.md: every run of the table, on Fashion-MNIST, 1 CPU thread each.
-# Usage: sh docs/results/run_pruning_table.sh [a|b|...|p|all]   (a and b are two queues that can run in
-# parallel on two cores; c needs the vgg_small dense model of queue a; "all" runs a, b, then c).
+# Usage: sh experiments/pruning_table/run_pruning_table.sh [a|b|...|p|all]   (a and b are two
+# queues that can run in parallel on two cores; c needs the vgg_small dense model of queue a;
+# "all" runs a, b, then c).
 # Outputs go to runs/table/; a run whose metrics.json exists is skipped.
-# Then: .venv/bin/python docs/results/make_pruning_table.py --collect runs/table
+# Then: .venv/bin/python experiments/pruning_table/make_pruning_table.py --collect runs/table
 set -e
 cd "$(dirname "$0")/../.."
 P="nice -n ${NICE:-10} .venv/bin/patsparse-prune --no-progress"
@@ -49,7 +50,7 @@ queue_b() {
 case "${1:-all}" in
     a) queue_a ;;
     b) queue_b ;;
-    all) queue_a; queue_b; sh docs/results/run_pruning_table.sh c ;;
+    all) queue_a; queue_b; sh experiments/pruning_table/run_pruning_table.sh c ;;
 esac
 
 # Queue c (optional, launched last): a longer pruning budget for the 8x point, both methods

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from patsparse.cliutil import ToolError
+from patsparse.dialect.support import ToolError
 
 LLVM_MAJOR_MINOR = "22.1"
 
@@ -136,11 +136,6 @@ def find(name: str) -> Path:
 
 def all_status() -> list[ToolStatus]:
     return [status(name) for name in TOOLS]
-
-
-def debian_packages() -> list[str]:
-    text = Path(__file__).with_name("debian-packages.txt").read_text()
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def mlir_runtime_library(name: str = "mlir_c_runner_utils") -> Path:
