@@ -59,23 +59,10 @@ def compile_options(config: str, tuning_db: str | None):
                           tuning_db=tuning_db if level >= 4 else None)
 
 
-def layer_schedules(layer_plain, layer_reordered, tuned, base):
-    """(layer, schedule) of every configuration for one convolution (as the passes set them)."""
-    loads = dataclasses.replace(base, rows=base.automatic_rows(layer_plain.output_hw), eliminate_loads=True)
-    compact = dataclasses.replace(loads, compact_indices=True)
-    from patsparse.dialect.schedule import TUNED_FIELDS
-
-    # Every field the tuner chose (vector width, R, rows and the loop order), as patsparse-apply-tuning sets them.
-    tuned_schedule = compact if tuned is None else dataclasses.replace(
-        compact, **{name: getattr(tuned, name) for name in TUNED_FIELDS})
-    return [(layer_plain, base), (layer_reordered, base), (layer_reordered, loads), (layer_reordered, compact),
-            (layer_reordered, tuned_schedule)]
-
-
 def storage_bytes(layers) -> dict:
     """Bytes of the pattern layers' weights: dense, CSR (f32 values, i32 column indices and row
     pointers over the F x C*9 matrix), FKW with i32 indices, FKW compact (what -O stores)."""
-    from patsparse.lowering.conv_codegen import index_bits
+    from patsparse.lowering.emit_helpers import index_bits
 
     totals = {"dense": 0, "csr": 0, "fkw_i32": 0, "fkw_compact": 0}
     for layer in layers:
@@ -105,14 +92,12 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
 
     from patsparse import runtime
     from patsparse.compiler import compile_model
-    from patsparse.dialect.schedule import Schedule, TuningDatabase
     from patsparse.frontend import import_model
     from patsparse.lowering.tuning import build_candidates, measure
-    from patsparse.pipeline import host_vector_width
     from patsparse.pruning.checkpoint import save_pruned
     from patsparse.pruning.models import input_shape
     from patsparse.pruning.projected import projected_model
-    from patsparse.tune import model_layers, tune_model
+    from patsparse.tune import planned_layers, tune_model
 
     model, layers_info = projected_model(name, 8, 8.0)
     checkpoint = scratch / f"{name}.pt"
@@ -122,12 +107,12 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
     database = scratch / f"{name}.tuning.json"
     tune_model(mlir, database, compile_options("+compact", None), runs=5, log=lambda line: log("  " + line))
 
-    base = Schedule(vector_width=host_vector_width())
-    plain, reordered = model_layers(mlir), model_layers(mlir, reorder=True)
-    tuned = TuningDatabase(database)
+    # Each configuration's (layer, schedule) as the compiler plans them (patsparse.tune.planned_layers).
+    plans = [planned_layers(mlir, compile_options(config, str(database))) for config in CONFIGS]
+    plain = [layer for layer, _ in plans[0]]
     layer_rows = []
-    for layer, layer_r in zip(plain, reordered):
-        variants = layer_schedules(layer, layer_r, tuned.schedule(layer, "host", base), base)
+    for number, layer in enumerate(plain):
+        variants = [plan[number] for plan in plans]
         work = scratch / layer.name
         work.mkdir()
         times = {}

@@ -67,14 +67,14 @@ class PatsparsePass:
                 known = ", ".join(fields) or "none"
                 raise PassOptionError(f"pass '{cls.flag}' has no option '{name}' (options: {known})")
             field = fields[name]
-            values[field.name] = _convert(cls.flag, name, raw if sep else "true", hints[field.name])
+            values[field.name] = convert_option(cls.flag, name, raw if sep else "true", hints[field.name])
         return cls(**values)
 
     def option_text(self) -> str:
         """`{a=1 b=true}`: the options that differ from the defaults, as `from_options` reads them
         (the replay lines of patsparse.pipeline print passes this way)."""
         default = type(self)()
-        parts = [f"{f.name.replace('_', '-')}={_format(getattr(self, f.name))}" for f in self.options()
+        parts = [f"{f.name.replace('_', '-')}={format_option(getattr(self, f.name))}" for f in self.options()
                  if getattr(self, f.name) != getattr(default, f.name)]
         return "{" + " ".join(parts) + "}" if parts else ""
 
@@ -100,7 +100,8 @@ class PatsparsePass:
         print(f"[{self.flag}] {message}", file=sys.stderr)
 
 
-def _convert(flag: str, name: str, raw: str, kind) -> object:
+def convert_option(flag: str, name: str, raw: str, kind, what: str = "pass") -> object:
+    """`raw` (the text after `name=`) as `kind`; PassOptionError naming the pass (or pipeline)."""
     try:
         if kind is bool:
             if raw.lower() in ("1", "true", "on", "yes"):
@@ -118,10 +119,10 @@ def _convert(flag: str, name: str, raw: str, kind) -> object:
         return raw
     except ValueError:
         kind_name = getattr(kind, "__name__", str(kind))
-        raise PassOptionError(f"pass '{flag}': option '{name}' expects {kind_name}, got '{raw}'") from None
+        raise PassOptionError(f"{what} '{flag}': option '{name}' expects {kind_name}, got '{raw}'") from None
 
 
-def _format(value) -> str:
+def format_option(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):

@@ -47,9 +47,9 @@ from patsparse.dialect.ir_utils import constant_array, ops_where, producer, scal
 from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
 from patsparse.dialect.schedule import vector_width_problem
 
-from .conv_codegen import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
 from .convert_patsparse_to_vector import replace_with_call
 from .dense_rewrites import is_default_matmul
+from .emit_helpers import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
 
 FUNCTION_PREFIX = "patsparse_linear_"
 UNROLL = 2  # vectors along K per feature per step: ROWS x UNROLL independent accumulators

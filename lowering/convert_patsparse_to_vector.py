@@ -71,7 +71,12 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     filter_pairs: bool = option(False, "two filters per work item; kernels both have (same channel and "
                                        "pattern) load their input vectors once")
 
-    def run(self, module: ir.Operation) -> None:
+    def planned_layers(self, module: ir.Operation) -> list[tuple[ir.Operation, ConvLayer, ir.Value, ir.Value | None,
+                                                              Schedule]]:
+        """(op, layer, input, bias, schedule) of every convolution this pass lowers, with the
+        schedule it will generate (the pass options, the op's `patsparse.schedule` over them, filter
+        pairs for dense layers that fit): what `run` emits, and what benchmarks of a configuration
+        compare without emitting."""
         for name in ("vector_width", "accumulators", "rows"):
             if getattr(self, name) < 1:
                 raise PassFailure(f"{name.replace('_', '-')}={getattr(self, name)}: expected at least 1")
@@ -80,13 +85,8 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices,
                             parallel=self.parallel, rows_outer=self.rows_outer, filter_pairs=self.filter_pairs)
-        body = module.regions[0].blocks[0]
-        totals = CodeStats()
-        layers = conv_layers(module, self.dense_convolutions)
-        fused = 0
-        # Last first: a convolution that feeds the next one directly is still there (and so is
-        # the `source` value matched for the next one) when the next one is rewritten.
-        for op, layer, source, bias in reversed(layers):
+        planned = []
+        for op, layer, source, bias in conv_layers(module, self.dense_convolutions):
             entries = op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None
             try:
                 schedule = defaults.with_attribute(entries)
@@ -97,6 +97,17 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
                 # A dense convolution shares every kernel between two filters: pairs halve its
                 # loads per FMA (unless a schedule on the op says otherwise).
                 schedule = dataclasses.replace(schedule, filter_pairs=True)
+            planned.append((op, layer, source, bias, schedule))
+        return planned
+
+    def run(self, module: ir.Operation) -> None:
+        body = module.regions[0].blocks[0]
+        totals = CodeStats()
+        layers = self.planned_layers(module)
+        fused = 0
+        # Last first: a convolution that feeds the next one directly is still there (and so is
+        # the `source` value matched for the next one) when the next one is rewritten.
+        for op, layer, source, bias, schedule in reversed(layers):
             relu = relu_user(op.results[0])
             if relu is not None:
                 layer = dataclasses.replace(layer, relu=True)

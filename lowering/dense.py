@@ -71,7 +71,7 @@ to them, with the `bufferization.to_buffer` / `to_tensor` around them), and non-
 
 Rationale:
 - Schedule on tensors, before bufferization: `decompose`-style rewrites and tiling compose
-  there, and tiles become in-place subviews with no copies (DESIGN.md's pitfalls).
+  there, and tiles become in-place subviews with no copies (no copy per tile).
 - Tile sizes divide the shapes, so every tile is full and vectorizes without masks.
   When a range has no good divisor (a prime), a smaller one is taken: vectors get short,
   never wrong.

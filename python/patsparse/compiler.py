@@ -132,7 +132,7 @@ def _compile_in(work: Path, text: str, source: str, output: Path, options: Compi
     collector = DiagnosticCollector(context)
     with context:
         try:
-            module = guarded_parse(text, source, lambda: ir.Module.parse(text))
+            module = guarded_parse(text, source, ir.Module.parse)
         except ir.MLIRError as error:
             collector.extend_from_error(error)
             first = collector.errors[0] if collector.errors else None

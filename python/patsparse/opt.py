@@ -194,7 +194,7 @@ def process_chunk(chunk: Chunk, source_name: str, pipeline: Pipeline, args) -> t
     # Pad with blank lines so locations carry the line numbers of the whole file.
     padded = "\n" * (chunk.first_line - 1) + chunk.text
     with context:
-        module = guarded_parse(padded, source_name, lambda: parse_module(padded, source_name, collector))
+        module = guarded_parse(padded, source_name, lambda text: parse_module(text, source_name, collector))
         if module is None:
             return None, collector
         if verify_module(module.operation):

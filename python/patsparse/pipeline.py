@@ -32,7 +32,7 @@ from pathlib import Path
 
 from mlir import ir, passmanager
 
-from patsparse.dialect.pass_base import PassOptionError, PatsparsePass
+from patsparse.dialect.pass_base import PassOptionError, PatsparsePass, convert_option, format_option
 from patsparse.dialect.schedule import VECTOR_WIDTHS
 from patsparse.lowering.convert_linear_to_vector import ConvertLinearToVectorPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
@@ -132,7 +132,7 @@ class CompileOptions:
                 raise PassOptionError(f"pipeline 'patsparse-lower' has no option '{name}' "
                                       f"(options: {', '.join(cls.PIPELINE_OPTIONS)})")
             field, kind = cls.PIPELINE_OPTIONS[name]
-            value = _option_value(name, raw if sep else "true", kind)
+            value = convert_option("patsparse-lower", name, raw if sep else "true", kind, what="pipeline")
             if name == "O":
                 optimised = value
             elif name == "dense":
@@ -154,28 +154,10 @@ class CompileOptions:
                 continue
             value = getattr(self, field)
             if value != getattr(default, field):
-                parts.append(f"{name}={_format(value)}")
+                parts.append(f"{name}={format_option(value)}")
         if not self.detect_patterns:
             parts.append("dense=true")
         return " ".join(parts)
-
-
-def _option_value(name: str, raw: str, kind):
-    try:
-        if kind is bool:
-            if raw.lower() in ("1", "true", "on", "yes"):
-                return True
-            if raw.lower() in ("0", "false", "off", "no"):
-                return False
-            raise ValueError(raw)
-        return kind(raw)
-    except ValueError:
-        raise PassOptionError(f"pipeline 'patsparse-lower': option '{name}' expects {kind.__name__}, got '{raw}'") \
-            from None
-
-
-def _format(value) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 # --- stages --------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from mlir import ir
 
 from patsparse.cliutil import ToolError, read_input, run_main
 from patsparse.dialect import make_context
-from patsparse.dialect.conv_layer import conv_layers
 from patsparse.dialect.schedule import Schedule, TuningDatabase, TuningError
 from patsparse.lowering.tuning import tune_layer
 from patsparse.pipeline import TARGETS, CompileOptions, StageFailed, lower_stages, run_stages
@@ -27,24 +26,31 @@ from patsparse.safe_parse import guarded_parse
 PROG = "patsparse-tune"
 
 
-def model_layers(source: str, detect: bool = True, reorder: bool = False):
-    """The model's convolution layers as the compiler sees them (after pattern detection and,
-    with `reorder`, patsparse-reorder-filters)."""
+def planned_layers(source: str, options: CompileOptions) -> list:
+    """(layer, schedule) of every convolution of the model, as `patsparse-compile` with `options`
+    will generate it: the compiler's own stages up to the code generation, then the plan of
+    convert-patsparse-to-vector (benchmarks compare configurations this way)."""
     text = read_input(source)
     context = make_context()
     with context:
         try:
-            module = guarded_parse(text, source, lambda: ir.Module.parse(text))
+            module = guarded_parse(text, source, ir.Module.parse)
         except ir.MLIRError as error:
             raise ToolError(f"{source}: not a valid MLIR module ({str(error).splitlines()[0]})") from None
-        # The compiler's own stages up to the code generation, which the tuner does per candidate.
-        stages = lower_stages(CompileOptions(detect_patterns=detect, reorder_filters=reorder))
-        prefix = stages[:[stage.name for stage in stages].index("convert-patsparse-to-vector")]
+        stages = lower_stages(options)
+        names = [stage.name for stage in stages]
+        lowering = names.index("convert-patsparse-to-vector")
         try:
-            run_stages(module.operation, prefix, source)
+            run_stages(module.operation, stages[:lowering], source)
         except StageFailed as failure:
             raise ToolError(f"{source}: {failure}") from None
-        return [layer for _, layer, _, _ in conv_layers(module.operation, dense_convolutions=True)]
+        return [(layer, schedule) for _, layer, _, _, schedule in stages[lowering].element.planned_layers(module.operation)]
+
+
+def model_layers(source: str, detect: bool = True, reorder: bool = False):
+    """The model's convolution layers as the compiler sees them (after pattern detection and,
+    with `reorder`, patsparse-reorder-filters)."""
+    return [layer for layer, _ in planned_layers(source, CompileOptions(detect_patterns=detect, reorder_filters=reorder))]
 
 
 def tune_model(source: str, database_path: str | Path, options: CompileOptions, runs: int = 7,

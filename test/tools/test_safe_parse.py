@@ -14,7 +14,7 @@ from patsparse.safe_parse import ParserAbort, _diagnose, _parse_in_child, guarde
 PARSER_CRASHERS = [Path(__file__).parent / "crashers" / name for name in (
     "truncated-resource.mlir", "missing-comma-permutation.mlir", "truncated-dimensions.mlir",
     "index-list-without-brackets.mlir", "resource-blob-without-closing-quote.mlir",
-    "truncated-after-blob-name.mlir")]
+    "truncated-after-blob-name.mlir", "resource-blob-value-not-a-string.mlir")]
 
 
 @pytest.mark.parametrize("path", PARSER_CRASHERS, ids=lambda p: p.name)
@@ -22,7 +22,7 @@ def test_each_crasher_still_aborts_the_unguarded_parser(path):
     """Keeps the lit tests in crashers/ meaningful: without the guard each one kills the process.
     (If an MLIR upgrade fixes one, this says so: drop or keep it as a plain error test.)"""
     text = path.read_text()
-    status, stderr = _parse_in_child(lambda: ir.Module.parse(text))
+    status, stderr = _parse_in_child(ir.Module.parse, text)
     assert os.WIFSIGNALED(status), f"{path.name} no longer aborts MLIR's parser"
     assert "Assertion" in stderr
 
@@ -31,31 +31,31 @@ def test_an_unknown_abort_is_reported_with_its_assertion_or_signal():
     with make_context():
         with pytest.raises(ParserAbort, match=r"^in\.mlir: malformed MLIR: the MLIR parser aborted on it "
                                               r"\(SIGABRT\); the file may be cut off or damaged$"):
-            guarded_parse("module {}", "in.mlir", os.abort)
+            guarded_parse("module {}", "in.mlir", lambda text: os.abort())
         with pytest.raises(ParserAbort, match=r"\(exit code 3\)"):  # C code calling exit()
-            guarded_parse("module {}", "in.mlir", lambda: os._exit(3))
+            guarded_parse("module {}", "in.mlir", lambda text: os._exit(3))
 
 
 def test_errors_and_results_are_the_parents():
     with make_context():
-        module = guarded_parse("module {}", "ok.mlir", lambda: ir.Module.parse("module {}"))
+        module = guarded_parse("module {}", "ok.mlir", ir.Module.parse)
         assert str(module).startswith("module")
         with pytest.raises(ir.MLIRError, match="expected operation name"):
-            guarded_parse("module { 1 }", "bad.mlir", lambda: ir.Module.parse("module { 1 }"))
+            guarded_parse("module { 1 }", "bad.mlir", ir.Module.parse)
 
 
 def test_the_child_parses_like_the_parent():
     """An unregistered op parses in the child only if the caller's context allows it."""
     seen = []
 
-    def parse():
+    def parse(text):
         seen.append(os.getpid())
-        return ir.Module.parse('"x.y"() : () -> ()')
+        return ir.Module.parse(text)
 
     context = make_context()
     context.allow_unregistered_dialects = True
     with context:
-        guarded_parse("", "u.mlir", parse)
+        guarded_parse('"x.y"() : () -> ()', "u.mlir", parse)
     assert len(seen) == 1  # the child's append stayed in the child
 
 
@@ -68,7 +68,7 @@ def test_fork_after_the_thread_pool_has_threads():
         module = ir.Module.parse(text)
         passmanager.PassManager.parse("builtin.module(func.func(canonicalize,cse))").run(module.operation)
         assert len(os.listdir("/proc/self/task")) > threads
-        assert guarded_parse(text, "f.mlir", lambda: ir.Module.parse(text)) is not None
+        assert guarded_parse(text, "f.mlir", ir.Module.parse) is not None
 
 
 def test_a_broken_blob_is_found_in_the_first_of_two_sections():
@@ -104,7 +104,7 @@ def test_every_truncation_of_a_model_gets_a_precise_message():
         for end in range(MODEL.index("dimensions"), len(MODEL)):
             text = MODEL[:end]
             try:
-                guarded_parse(text, "cut.mlir", lambda: ir.Module.parse(text))
+                guarded_parse(text, "cut.mlir", ir.Module.parse)
             except ParserAbort as abort:
                 if "malformed MLIR" in str(abort):
                     generic.append((end, text[-30:], str(abort)))
@@ -115,4 +115,4 @@ def test_every_truncation_of_a_model_gets_a_precise_message():
 
 
 def status_of(text):
-    return _parse_in_child(lambda: ir.Module.parse(text))[0]
+    return _parse_in_child(ir.Module.parse, text)[0]

@@ -25,9 +25,9 @@ import traceback
 import warnings
 from pathlib import Path
 
+from . import ir_summary
 from .errors import FrontendError
 from .shapes import format_shape
-from . import ir_summary
 
 PROG = "patsparse-import"
 
@@ -222,8 +222,13 @@ def _import_onnx(request: dict) -> tuple:
 
     from torch_mlir.ir import MLIRError
 
-    from .torch_mlir_steps import LoweringFailed, import_onnx_to_torch, lower_torch_to_linalg, rename_entry, \
-        unconverted_onnx_operators
+    from .torch_mlir_steps import (
+        LoweringFailed,
+        import_onnx_to_torch,
+        lower_torch_to_linalg,
+        rename_entry,
+        unconverted_onnx_operators,
+    )
 
     def unsupported(found):
         return FrontendError(source, f"unsupported ONNX {_describe_nodes(found)}: torch-mlir cannot convert "

@@ -24,13 +24,6 @@ def parse_input_shape(text: str, *, file: str = "--input-shape") -> tuple[int, .
     return tuple(int(part) for part in parts)
 
 
-def with_batch(shape: tuple[int, ...], batch: int | None) -> tuple[int, ...]:
-    """Replace the leading (batch) dimension when `batch` is given."""
-    if batch is None:
-        return tuple(shape)
-    return (batch, *tuple(shape)[1:])
-
-
 def format_shape(shape) -> str:
     """`(1, 3, 32, 32)` -> `"1x3x32x32"`; unknown dimensions print as `?`."""
     return "x".join("?" if d is None or d < 0 else str(d) for d in shape)

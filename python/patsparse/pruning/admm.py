@@ -156,10 +156,6 @@ class AdmmPruner:
         return {"pattern_residual": math.sqrt(zn) / scale, "connectivity_residual": math.sqrt(yn) / scale,
                 "pattern_distance": math.sqrt(pd) / scale, "connectivity_distance": math.sqrt(cd) / scale}
 
-    def final_library(self) -> np.ndarray:
-        """The K-pattern library for hard pruning: the current one, trimmed by usage if still larger."""
-        return self.library[: self.num_patterns] if len(self.library_indices) > self.num_patterns else self.library
-
     def state_dict(self) -> dict:
         return {"library_indices": list(self.library_indices), "updates_done": self.updates_done, "rho": self.rho,
                 "Z": dict(self.Z), "U": dict(self.U), "Y": dict(self.Y), "V": dict(self.V),

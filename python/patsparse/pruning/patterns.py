@@ -22,9 +22,10 @@ import itertools
 
 import numpy as np
 
-TAPS = 9
+from patsparse.dialect.fkw import KERNEL_TAPS as TAPS  # one definition of a 3x3 kernel's taps
+from patsparse.dialect.fkw import TAPS_PER_PATTERN
+
 CENTER_TAP = 4
-TAPS_PER_PATTERN = 4
 NON_CENTER_TAPS = tuple(t for t in range(TAPS) if t != CENTER_TAP)
 
 #: Compression of a 3x3 layer from patterns alone: 9 weights become 4.
