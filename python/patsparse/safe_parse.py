@@ -122,7 +122,8 @@ _VALUE_START = re.compile(r"\s*(.?)", re.DOTALL)
 # linalg.transpose/broadcast/reduce parse `permutation = [...]` / `dimensions = [...]` with a
 # parser that hands a null attribute on to an assertion when the list is malformed.
 _INDEX_LIST = re.compile(r"\b(permutation|dimensions)\s*=\s*")
-_WELL_FORMED_LIST = re.compile(r"\[\s*(-?\d+(\s*,\s*-?\d+)*)?\s*\]|array<")  # array<: the generic form
+_INTS = r"-?\d+(\s*,\s*-?\d+)*"
+_WELL_FORMED_LIST = re.compile(rf"\[\s*({_INTS})?\s*\]|array<i64(:\s*{_INTS})?>")  # array<...>: the generic form
 _LIST_TEXT = re.compile(r"[^\]\n]{0,30}\]?")
 
 

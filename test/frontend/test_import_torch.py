@@ -31,6 +31,7 @@ def test_summary_counts_convolutions_and_folded_batchnorms(conv_bn_residual):
     assert "@forward(tensor<1x3x16x16xf32>) -> tensor<1x4x8x8xf32>" in result.stdout
 
 
+@pytest.mark.slow
 def test_batchnorm_is_folded_away(conv_bn_residual, mlir_parses, tmp_path, inputs_dir, monkeypatch):
     _, ir = conv_bn_residual
     monkeypatch.chdir(inputs_dir)  # factories import from the current directory

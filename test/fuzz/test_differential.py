@@ -44,6 +44,7 @@ def reread_after_add(producer: dict, first_reader: str) -> dict:
             "nodes": [producer, _conv(1), {"op": "add", "in": [2, 1]}, reader], "outputs": [3, 4], "linear": 0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["O", "plain", "dense"])
 def test_a_value_read_again_after_a_residual_add_keeps_its_value(mode):
     specs = [reread_after_add(producer, reader) for producer in PRODUCERS.values() for reader in ("conv", "act")]
@@ -63,6 +64,8 @@ def test_the_harness_sees_a_wrong_result():
     assert [f.kind for f in batch.findings_for(perturbed, "perturbed")] == ["mismatch"]
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_seeded_slice_of_random_models_matches_pytorch_in_every_build_mode():
     """48 random models in 6 batches, every host build mode at 1 and 2 threads, the first batch
     also on AArch64 under qemu: no mismatch, no error."""

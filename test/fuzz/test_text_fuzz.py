@@ -11,6 +11,7 @@ pytest.importorskip("atheris")  # a Linux x86-64 wheel only (pyproject.toml, dev
 HARNESS = Path(__file__).with_name("fuzz_text.py")
 
 
+@pytest.mark.slow
 def test_twenty_seconds_of_text_fuzzing_find_no_crash(tmp_path):
     run = subprocess.run([sys.executable, str(HARNESS), "--work", str(tmp_path), "-seed=1",
                           "-max_total_time=20"], check=False, capture_output=True, text=True, timeout=300)

@@ -37,6 +37,7 @@ def make_clamps():
     return Clamps().eval()
 
 
+@pytest.mark.slow
 def test_nan_and_infinity_through_clamps_maximum_and_minimum_match_pytorch(tmp_path, monkeypatch):
     monkeypatch.chdir(HERE)  # the importer finds factories in the current directory
     source = import_model("test_special_values:make_clamps", tmp_path / "clamps.mlir", input_shape=SHAPE)
@@ -83,6 +84,7 @@ def make_huge_stride():
     return HugeStride().eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factory", ["make_shared_mask", "make_huge_stride"])
 def test_odd_graphs_compile_and_match_pytorch(tmp_path, monkeypatch, factory):
     monkeypatch.chdir(HERE)

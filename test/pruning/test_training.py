@@ -32,6 +32,7 @@ def admm_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.training
 def test_admm_run_writes_outputs_and_every_kernel_satisfies_its_mask(admm_run):
     for name in ("pruned.pt", "metrics.json", "library.png", "layers.png", "curves.png", "state.pt"):
@@ -67,6 +68,7 @@ def assert_same_pruned(a_dir, b_dir):
         assert torch.equal(a["layers"][name]["pattern_ids"], b["layers"][name]["pattern_ids"]), name
 
 
+@pytest.mark.slow
 @pytest.mark.training
 def test_resume_equals_an_uninterrupted_run(admm_run, tmp_path):
     args = ("--patterns", "6", "--connectivity", "6", "--admm-epochs", "2")

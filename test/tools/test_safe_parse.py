@@ -14,7 +14,7 @@ from patsparse.safe_parse import ParserAbort, _diagnose, _parse_in_child, guarde
 PARSER_CRASHERS = [Path(__file__).parent / "crashers" / name for name in (
     "truncated-resource.mlir", "missing-comma-permutation.mlir", "truncated-dimensions.mlir",
     "index-list-without-brackets.mlir", "resource-blob-without-closing-quote.mlir",
-    "truncated-after-blob-name.mlir", "resource-blob-value-not-a-string.mlir")]
+    "truncated-after-blob-name.mlir", "resource-blob-value-not-a-string.mlir", "index-list-malformed-array.mlir")]
 
 
 @pytest.mark.parametrize("path", PARSER_CRASHERS, ids=lambda p: p.name)
