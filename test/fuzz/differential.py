@@ -428,6 +428,20 @@ def features(spec: dict) -> set[str]:
     return found
 
 
+def merged_totals(paths: list[Path]) -> dict:
+    """The totals of several campaigns (their findings.json files) as one."""
+    merged: dict = {"coverage": {}}
+    for path in paths:
+        totals = json.loads(Path(path).read_text())["totals"]
+        for key, value in totals.items():
+            if key == "coverage":
+                for feature, count in value.items():
+                    merged["coverage"][feature] = merged["coverage"].get(feature, 0) + count
+            else:
+                merged[key] = merged.get(key, 0) + value
+    return merged
+
+
 def table_text(totals: dict, command: str) -> str:
     """The committed results table of a campaign (docs/results/fuzz.md)."""
     import platform
@@ -472,11 +486,19 @@ def main(argv=None) -> int:
     parser.add_argument("--shrink-budget", type=int, default=40, help="compiles per shrink (0: no shrinking)")
     parser.add_argument("--hours", type=float, help="stop after this long")
     parser.add_argument("--table", type=Path, help="write the results table (markdown) here")
+    parser.add_argument("--table-from", type=Path, nargs="+", metavar="FINDINGS_JSON",
+                        help="with --table: write the table of earlier campaigns (their findings.json), summed")
+    parser.add_argument("--commands", help="with --table-from: the commands of those campaigns, for the table")
     parser.add_argument("--repro", type=Path, help="run one saved repro_*.py again and print its findings")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one batch: JSON in, JSON out
     options = parser.parse_args(argv)
     if options.worker:
         return _worker()
+    if options.table_from:
+        if not options.table:
+            parser.error("--table-from needs --table")
+        options.table.write_text(table_text(merged_totals(options.table_from), options.commands or "see the notes"))
+        return 0
     if options.repro:
         namespace: dict = {}
         exec(compile(options.repro.read_text(), str(options.repro), "exec"), {"__file__": str(options.repro)},
