@@ -164,15 +164,21 @@ class CompileOptions:
 
 @dataclass
 class Stage:
-    """One pipeline element: a configured patsparse pass, or upstream pipeline text."""
+    """One pipeline element: a configured patsparse pass, or upstream pipeline text (with the
+    name of the named pipeline it is, so messages and replay lines stay short)."""
 
     element: PatsparsePass | str
+    label: str | None = None
 
     @property
     def name(self) -> str:
+        if self.label:
+            return self.label
         return self.element.flag if isinstance(self.element, PatsparsePass) else self.element.split("{")[0]
 
     def text(self) -> str:
+        if self.label:
+            return self.label
         if isinstance(self.element, PatsparsePass):
             return self.element.flag + self.element.option_text()
         return self.element
@@ -209,7 +215,7 @@ def lower_stages(options: CompileOptions) -> list[Stage]:
 def to_llvm_stage() -> Stage:
     """Bufferize, results as out-parameters, deallocation, to the LLVM dialect; buffers from the
     runtime's allocator (lowering/to_llvm.py)."""
-    return Stage(TO_LLVM_WITH_RUNTIME)
+    return Stage(TO_LLVM_WITH_RUNTIME, label="patsparse-to-llvm")
 
 
 def compile_stages(options: CompileOptions) -> list[Stage]:
@@ -221,14 +227,16 @@ def pipeline_text(stages: list[Stage]) -> str:
 
 
 # Named pipelines `patsparse-opt` expands: name -> (options text -> stages).
+def _to_llvm_pipeline(text: str) -> list[Stage]:
+    if text.strip():
+        raise PassOptionError("pipeline 'patsparse-to-llvm' takes no options")
+    return [to_llvm_stage()]
+
+
 NAMED_PIPELINES = {
     "patsparse-lower": lambda text: lower_stages(CompileOptions.from_pipeline_options(text)),
-    "patsparse-to-llvm": lambda text: [to_llvm_stage()] if not text.strip() else _no_options("patsparse-to-llvm"),
+    "patsparse-to-llvm": _to_llvm_pipeline,
 }
-
-
-def _no_options(name: str):
-    raise PassOptionError(f"pipeline '{name}' takes no options")
 
 
 # --- running -------------------------------------------------------------------------------------

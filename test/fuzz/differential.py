@@ -499,7 +499,14 @@ def main(argv=None) -> int:
             parser.error("--table-from needs --table")
         options.table.write_text(table_text(merged_totals(options.table_from), options.commands or "see the notes"))
         return 0
+    for name in ("models", "batch"):
+        if getattr(options, name) < 1:
+            parser.error(f"--{name} {getattr(options, name)}: expected at least 1")
+    if options.qemu < 0 or options.shrink_budget < 0:
+        parser.error("--qemu and --shrink-budget: expected 0 or more")
     if options.repro:
+        if not options.repro.is_file():
+            parser.error(f"{options.repro}: no such repro file (the campaign writes repro_*.py into --out)")
         namespace: dict = {}
         exec(compile(options.repro.read_text(), str(options.repro), "exec"), {"__file__": str(options.repro)},
              namespace)

@@ -89,6 +89,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/patsparse-text-fuzz"),
                         help="corpus/, aborts/ and crash files go here")
     ours, fuzzer_flags = parser.parse_known_args()
+    if any(flag in ("-h", "--help") for flag in fuzzer_flags):  # libFuzzer would start fuzzing
+        parser.print_help()
+        print("\nother flags go to libFuzzer (single dash), e.g. -max_total_time=600 -runs=1000")
+        raise SystemExit(0)
+    unknown = [flag for flag in fuzzer_flags if flag.startswith("--")]
+    if unknown:
+        parser.error(f"unknown option {unknown[0]!r}: libFuzzer flags take one dash, e.g. -max_total_time=600")
     corpus, aborts_dir = ours.work / "corpus", ours.work / "aborts"
     aborts_dir.mkdir(parents=True, exist_ok=True)
     print(f"fuzz_text: {seed(corpus)} seed chunks from {TEST_ROOT}/**/*.mlir into {corpus}", file=sys.stderr)
