@@ -40,3 +40,16 @@ def test_project_resnet18_cifar_random_weights_to_8x():
     assert len(layers) == 17  # stem + 16 block convs; 1x1 shortcuts are not 3x3
     assert compression_report(model)["compression"] == pytest.approx(8.0, rel=0.01)
     assert model.stem[0].weight.flatten(2).abs().sum(2).ne(0).all()  # first layer exempt
+
+
+@pytest.mark.parametrize("name, parameters, convolutions, output", [
+    ("mobilenet_v2", 3_504_872, 52, (1, 1000)),   # torchvision.models.mobilenet_v2: 3,504,872 parameters
+    ("yolov8n", 3_157_200, 64, (1, 84, 2100)),    # ultralytics yolov8n.yaml: 3,157,200 parameters
+])
+def test_zoo_models_match_the_published_architectures(name, parameters, convolutions, output):
+    """Written after the packages' descriptions: the same parameter count and layer count."""
+    model = models.build(name).eval()
+    assert sum(p.numel() for p in model.parameters()) == parameters
+    assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == convolutions
+    with torch.no_grad():
+        assert model(torch.randn(models.input_shape(name))).shape == output

@@ -13,7 +13,17 @@ name                input         what
 ``vgg16``           3x224x224     VGG-16 with BatchNorm, 3 linears (4096-4096-1000)
 ``resnet18``        3x224x224     ResNet-18, 7x7 stem + max-pool
 ``resnet50``        3x224x224     ResNet-50
+``mobilenet_v2``    3x224x224     MobileNetV2 (torchvision's layout: inverted residuals,
+                                  depthwise 3x3, ReLU6), 1 linear
+``yolov8n``         3x320x320     YOLOv8n-style detector (ultralytics' yolov8n.yaml: C2f, SPPF,
+                                  nearest upsampling, concat, SiLU; the Detect head decoded:
+                                  DFL softmax, boxes in pixels, class sigmoids), output
+                                  1x84x2100
 ==================  ============  ==============================================
+
+The last two are written here after the packages' model descriptions (torchvision's
+``mobilenet_v2``, ultralytics' ``yolov8n.yaml``), since neither package runs beside the CPU
+build of torch this project pins; same layers, same shapes, random weights.
 
 ``build(name, **kwargs)`` takes ``num_classes`` (default 10, 1000 for the ImageNet shapes)
 and, for the small nets, ``width`` (channels of the first stage).
@@ -175,6 +185,210 @@ def resnet50(num_classes: int = 1000) -> nn.Module:
     return ResNet(Bottleneck, [3, 4, 6, 3], [64, 128, 256, 512], 3, num_classes, stem="imagenet")
 
 
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    """torchvision's channel rounding (to a multiple of 8, never below 90% of the value)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def _conv_bn_relu6(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(out_ch), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, depthwise 3x3, linear 1x1 projection (+ input)."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, expand_ratio: int):
+        super().__init__()
+        hidden = int(round(in_ch * expand_ratio))
+        self.use_residual = stride == 1 and in_ch == out_ch
+        layers = [_conv_bn_relu6(in_ch, hidden, 1)] if expand_ratio != 1 else []
+        layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+                   nn.Conv2d(hidden, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision.models.mobilenet_v2 (width 1.0), with its initialisation."""
+
+    SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1)]  # expansion t, channels c, blocks n, first stride s
+
+    def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, in_channels: int = 3):
+        super().__init__()
+        channels = _make_divisible(32 * width_mult)
+        last = _make_divisible(1280 * max(1.0, width_mult))
+        features = [_conv_bn_relu6(in_channels, channels, 3, 2)]
+        for expansion, width, count, first_stride in self.SETTINGS:
+            out_ch = _make_divisible(width * width_mult)
+            for index in range(count):
+                features.append(InvertedResidual(channels, out_ch, first_stride if index == 0 else 1, expansion))
+                channels = out_ch
+        features.append(_conv_bn_relu6(channels, last, 1))
+        self.features = nn.Sequential(*features)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class YoloConv(nn.Module):
+    """ultralytics' Conv: convolution (padding k//2, no bias), BatchNorm, SiLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_ch, eps=1e-3, momentum=0.03)
+        self.act = nn.SiLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class YoloBottleneck(nn.Module):
+    def __init__(self, channels: int, shortcut: bool):
+        super().__init__()
+        self.cv1, self.cv2 = YoloConv(channels, channels, 3), YoloConv(channels, channels, 3)
+        self.add = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C2f(nn.Module):
+    """CSP bottleneck with 2 convolutions: split in two, n bottlenecks on the second half, concat all."""
+
+    def __init__(self, in_ch: int, out_ch: int, count: int = 1, shortcut: bool = False):
+        super().__init__()
+        self.c = out_ch // 2
+        self.cv1 = YoloConv(in_ch, 2 * self.c, 1)
+        self.cv2 = YoloConv((2 + count) * self.c, out_ch, 1)
+        self.m = nn.ModuleList(YoloBottleneck(self.c, shortcut) for _ in range(count))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = list(self.cv1(x).chunk(2, 1))
+        y.extend(block(y[-1]) for block in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+
+class SPPF(nn.Module):
+    """Spatial pyramid pooling, fast: three 5x5 max-pools in a row, all four concatenated."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 5):
+        super().__init__()
+        hidden = in_ch // 2
+        self.cv1, self.cv2 = YoloConv(in_ch, hidden, 1), YoloConv(hidden * 4, out_ch, 1)
+        self.m = nn.MaxPool2d(kernel, 1, kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = [self.cv1(x)]
+        y.extend(self.m(y[-1]) for _ in range(3))
+        return self.cv2(torch.cat(y, 1))
+
+
+class YoloDetect(nn.Module):
+    """The Detect head, decoded as ultralytics exports it: per scale a box branch (4 x 16 DFL
+    bins) and a class branch; DFL softmax expectation, distances to xywh boxes in pixels,
+    class sigmoids. Output: (batch, 4 + classes, anchors)."""
+
+    REG_MAX = 16
+
+    def __init__(self, num_classes: int, channels: tuple, strides: tuple, image_size: int):
+        super().__init__()
+        self.num_classes = num_classes
+        box_ch = max(16, channels[0] // 4, 4 * self.REG_MAX)
+        class_ch = max(channels[0], min(num_classes, 100))
+        self.cv2 = nn.ModuleList(nn.Sequential(YoloConv(c, box_ch, 3), YoloConv(box_ch, box_ch, 3),
+                                               nn.Conv2d(box_ch, 4 * self.REG_MAX, 1)) for c in channels)
+        self.cv3 = nn.ModuleList(nn.Sequential(YoloConv(c, class_ch, 3), YoloConv(class_ch, class_ch, 3),
+                                               nn.Conv2d(class_ch, num_classes, 1)) for c in channels)
+        self.dfl = nn.Conv2d(self.REG_MAX, 1, 1, bias=False).requires_grad_(False)
+        self.dfl.weight.data[:] = torch.arange(self.REG_MAX, dtype=torch.float32).view(1, self.REG_MAX, 1, 1)
+        points, scale = [], []
+        for stride in strides:  # anchor centres of every cell, fixed by the input size
+            size = image_size // stride
+            ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+            points.append(torch.stack((xs, ys), -1).view(-1, 2))
+            scale.append(torch.full((size * size, 1), float(stride)))
+        self.register_buffer("anchors", torch.cat(points).transpose(0, 1).unsqueeze(0))
+        self.register_buffer("strides", torch.cat(scale).transpose(0, 1).unsqueeze(0))
+
+    def forward(self, features: list) -> torch.Tensor:
+        batch = features[0].shape[0]
+        outputs = [torch.cat((box(x), cls(x)), 1).view(batch, 4 * self.REG_MAX + self.num_classes, -1)
+                   for x, box, cls in zip(features, self.cv2, self.cv3)]
+        box, cls = torch.cat(outputs, 2).split((4 * self.REG_MAX, self.num_classes), 1)
+        anchors = box.shape[2]
+        bins = box.view(batch, 4, self.REG_MAX, anchors).transpose(2, 1).softmax(1)
+        distance = self.dfl(bins).view(batch, 4, anchors)
+        left_top, right_bottom = distance.chunk(2, 1)
+        top_left, bottom_right = self.anchors - left_top, self.anchors + right_bottom
+        boxes = torch.cat(((top_left + bottom_right) / 2, bottom_right - top_left), 1) * self.strides
+        return torch.cat((boxes, cls.sigmoid()), 1)
+
+
+class YoloV8(nn.Module):
+    """ultralytics' yolov8.yaml at scale n (depth 0.33, width 0.25): backbone to P5, PAN neck, Detect."""
+
+    def __init__(self, num_classes: int = 80, image_size: int = 320, depth: float = 0.33, width: float = 0.25,
+                 in_channels: int = 3):
+        super().__init__()
+
+        def ch(c: int) -> int:
+            return _make_divisible(min(c, 1024) * width)
+
+        def n(count: int) -> int:
+            return max(round(count * depth), 1)
+
+        self.stem = nn.Sequential(YoloConv(in_channels, ch(64), 3, 2), YoloConv(ch(64), ch(128), 3, 2),
+                                  C2f(ch(128), ch(128), n(3), True), YoloConv(ch(128), ch(256), 3, 2),
+                                  C2f(ch(256), ch(256), n(6), True))                              # P3/8
+        self.down4 = nn.Sequential(YoloConv(ch(256), ch(512), 3, 2), C2f(ch(512), ch(512), n(6), True))  # P4/16
+        self.down5 = nn.Sequential(YoloConv(ch(512), ch(1024), 3, 2), C2f(ch(1024), ch(1024), n(3), True),
+                                   SPPF(ch(1024), ch(1024)))                                    # P5/32
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.top4 = C2f(ch(1024) + ch(512), ch(512), n(3))
+        self.top3 = C2f(ch(512) + ch(256), ch(256), n(3))
+        self.down_conv3 = YoloConv(ch(256), ch(256), 3, 2)
+        self.bottom4 = C2f(ch(256) + ch(512), ch(512), n(3))
+        self.down_conv4 = YoloConv(ch(512), ch(512), 3, 2)
+        self.bottom5 = C2f(ch(512) + ch(1024), ch(1024), n(3))
+        self.detect = YoloDetect(num_classes, (ch(256), ch(512), ch(1024)), (8, 16, 32), image_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p3 = self.stem(x)
+        p4 = self.down4(p3)
+        p5 = self.down5(p4)
+        t4 = self.top4(torch.cat((self.up(p5), p4), 1))
+        t3 = self.top3(torch.cat((self.up(t4), p3), 1))
+        b4 = self.bottom4(torch.cat((self.down_conv3(t3), t4), 1))
+        b5 = self.bottom5(torch.cat((self.down_conv4(b4), p5), 1))
+        return self.detect([t3, b4, b5])
+
+
+def mobilenet_v2(num_classes: int = 1000) -> nn.Module:
+    return MobileNetV2(num_classes)
+
+
+def yolov8n(num_classes: int = 80) -> nn.Module:
+    return YoloV8(num_classes, image_size=320)
+
+
 MODELS = {
     "vgg_small": (vgg_small, (1, 1, 28, 28)),
     "vgg_wide": (vgg_wide, (1, 1, 28, 28)),
@@ -185,6 +399,8 @@ MODELS = {
     "vgg16": (vgg16, (1, 3, 224, 224)),
     "resnet18": (resnet18, (1, 3, 224, 224)),
     "resnet50": (resnet50, (1, 3, 224, 224)),
+    "mobilenet_v2": (mobilenet_v2, (1, 3, 224, 224)),
+    "yolov8n": (yolov8n, (1, 3, 320, 320)),
 }
 
 
