@@ -148,3 +148,20 @@ def entry_types(module: ir.Operation, entry: str) -> tuple[list[ir.RankedTensorT
             tensors.append(tensor)
         typed.append(tensors)
     return typed[0], typed[1]
+
+
+SOURCE_ATTRIBUTE = "patsparse.source"  # set by the importer: the layer's module path or ONNX node name
+
+
+def source_names_to_locations(module: ir.Operation) -> None:
+    """Turn the importer's `patsparse.source = "features.3"` attributes into the ops' locations
+    (`loc("features.3"(...))`), where every pass keeps them and the profile reads them."""
+    def visit(op):
+        op = op.operation
+        if SOURCE_ATTRIBUTE in op.attributes:
+            name = ir.StringAttr(op.attributes[SOURCE_ATTRIBUTE]).value
+            del op.attributes[SOURCE_ATTRIBUTE]
+            op.location = ir.Location.name(name, childLoc=op.location)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)

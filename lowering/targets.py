@@ -3,25 +3,50 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from patsparse.dialect.support import ToolError
 
 from . import toolchain
 from .external_weights import externalize_constants, weights_assembly
+from .model_api import API_FUNCTIONS
 
 RUNTIME_DIR = Path(__file__).with_name("runtime")
-RUNTIME_SOURCE = RUNTIME_DIR / "patsparse_runtime.c"
-PARALLEL_SOURCE = RUNTIME_DIR / "patsparse_parallel.c"
-ALLOC_SOURCE = RUNTIME_DIR / "patsparse_alloc.c"
-RUNTIME_SOURCES = [RUNTIME_SOURCE, PARALLEL_SOURCE, ALLOC_SOURCE]
+RUNTIME_SOURCES = [RUNTIME_DIR / name for name in ("patsparse_runtime.c", "patsparse_parallel.c", "patsparse_alloc.c",
+                                                     "patsparse_context.c")]
 RUNNER_SOURCE = RUNTIME_DIR / "runner.c"
-# Exported beside the entry: the thread count can be changed at run time (patsparse.runtime).
-RUNTIME_EXPORTS = ["patsparse_set_threads", "patsparse_get_threads", "patsparse_release_buffers"]
 
 
-def runtime_flags(threads: int) -> list[str]:
-    return ["-O2", "-pthread", f"-DPATSPARSE_DEFAULT_THREADS={threads}", f"-I{RUNTIME_DIR}"]
+@dataclass(frozen=True)
+class RuntimeBuild:
+    """How a model's copy of the runtime is compiled: its symbol prefix (`NAME_`), its default
+    thread count, whether it times layers, and the C source of the model's tables
+    (lowering/model_api.py)."""
+    prefix: str
+    tables_source: str
+    threads: int = 1
+    profile: bool = False
+
+    def flags(self) -> list[str]:
+        return (["-O2", "-pthread", f"-DPATSPARSE_DEFAULT_THREADS={self.threads}", f"-DPATSPARSE_PREFIX={self.prefix}",
+                 f"-I{RUNTIME_DIR}"] + (["-DPATSPARSE_PROFILE"] if self.profile else []))
+
+    def exports(self, extra: tuple[str, ...] = ()) -> list[str]:
+        return [self.prefix + name for name in (*API_FUNCTIONS, *extra)]
+
+    def objects(self, work: Path, target: str) -> list[Path]:
+        """The runtime and the tables, compiled for `target` into `work`."""
+        tables = work / "model_tables.c"
+        tables.write_text(self.tables_source)
+        compiler = assembler(target)
+        objects = []
+        for source in [*RUNTIME_SOURCES, tables]:
+            objects.append(work / f"{source.stem}.o")
+            run_tool([compiler, *self.flags(), "-fPIC", "-c", source, "-o", objects[-1]], "compiling the runtime")
+        return objects
+
+
 LLC_TRIPLES = {"host": None, "aarch64-linux-gnu": "aarch64-linux-gnu"}
 
 
@@ -77,33 +102,28 @@ def link_relocatable(objects: list[Path], output: Path, target: str) -> None:
     run_tool([assembler(target), "-r", "-nostdlib", *objects, "-o", output], "combining the objects")
 
 
-def link_host_shared(objects: list[Path], output: Path, entries: str | list[str], threads: int = 1) -> None:
-    """A shared library that exports only the entry: generated helpers (patsparse_conv_0, its
-    globals, memrefCopy) have the same names in every model, and exported they could be
-    interposed across two models loaded in one process."""
+def link_host_shared(objects: list[Path], output: Path, runtime: RuntimeBuild, extra_exports: tuple[str, ...] = ()) -> None:
+    """A shared library of the model and its runtime that exports only the model's API
+    (`NAME_create`, `NAME_run`, ...): every other symbol stays local to it."""
     version_script = output.with_name("exports.map")
-    names = ([entries] if isinstance(entries, str) else list(entries)) + RUNTIME_EXPORTS
-    version_script.write_text(f"{{ global: {' '.join(f'{name};' for name in names)} local: *; }};\n")
-    run_tool(["gcc", *runtime_flags(threads), "-fPIC", "-shared", *objects, *RUNTIME_SOURCES,
-              f"-Wl,--version-script={version_script}", "-lm", "-o", output], "linking the host shared library")
+    version_script.write_text(f"{{ global: {' '.join(f'{name};' for name in runtime.exports(extra_exports))} local: *; }};\n")
+    run_tool(["gcc", "-shared", *objects, *runtime.objects(output.parent, "host"),
+              f"-Wl,--version-script={version_script}", "-pthread", "-lm", "-o", output],
+             "linking the host shared library")
 
 
 def build_aarch64(objects: list[Path], header: Path, static_library: Path, runner: Path, workdir: Path,
-                  threads: int = 1) -> None:
-    """A static library (model + runtime) and a static runner executable."""
+                  runtime: RuntimeBuild) -> None:
+    """A static library (model + its runtime, every global symbol prefixed) and a static runner."""
     gcc = toolchain.find("aarch64-linux-gnu-gcc")
-    runtime_objects = []
-    for source in RUNTIME_SOURCES:
-        runtime_objects.append(workdir / f"{source.stem}.o")
-        run_tool([gcc, *runtime_flags(threads), "-c", source, "-o", runtime_objects[-1]], "compiling the runtime")
     archiver = Path(str(gcc).replace("-gcc", "-ar"))
     if static_library.exists():
         static_library.unlink()
-    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, *objects, *runtime_objects],
-             "archiving the static library")
+    run_tool([archiver if archiver.exists() else "ar", "rcs", static_library, *objects,
+              *runtime.objects(workdir, "aarch64-linux-gnu")], "archiving the static library")
     # The runner includes the model's header as "model.h".
     include_dir = workdir / "include"
     include_dir.mkdir(exist_ok=True)
     (include_dir / "model.h").write_text(header.read_text())
-    run_tool([gcc, "-O2", "-static", "-pthread", RUNNER_SOURCE, f"-I{include_dir}", f"-I{RUNTIME_DIR}",
-              static_library, "-lm", "-o", runner], "linking the AArch64 runner")
+    run_tool([gcc, "-O2", "-static", "-pthread", RUNNER_SOURCE, f"-I{include_dir}", static_library, "-lm",
+              "-o", runner], "linking the AArch64 runner")

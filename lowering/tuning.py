@@ -43,7 +43,11 @@ from patsparse.dialect.schedule import (
 
 from . import targets, toolchain
 from .conv_codegen import build_conv_function
+from .model_api import tables_source
+from .symbol_prefix import prefix_symbols
 from .to_llvm import TO_LLVM_WITH_RUNTIME
+
+TUNING_PREFIX = "tuning_"
 
 LARGE_INPUT_BYTES = 256 * 1024
 def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
@@ -113,9 +117,12 @@ def build_candidates(layer: ConvLayer | list[tuple[ConvLayer, Schedule]], schedu
             targets.translate_to_llvm_ir(work / "candidates.mlirbc", work / "candidates.ll")
             targets.llc(work / "candidates.ll", work / "candidates.s", target, cpu or "cortex-a76", "asm")
             return work / "candidates.s"
+        prefix_symbols(module, TUNING_PREFIX)
         objects = targets.objects_from_llvm_dialect(module, work, "host", cpu or "native")
     library = work / "candidates.so"
-    targets.link_host_shared(objects, library, [f"candidate_{i}" for i in range(len(variants))])
+    candidates = tuple(f"candidate_{i}" for i in range(len(variants)))
+    targets.link_host_shared(objects, library, targets.RuntimeBuild(TUNING_PREFIX, tables_source("", [], [], [])),
+                             extra_exports=candidates + ("patsparse_make_current",))
     return library
 
 
@@ -124,7 +131,12 @@ def measure(layer: ConvLayer, library: Path, count: int, runs: int = 7, seed: in
     """Seconds of each candidate on random input, the fastest of `runs` (on a shared machine the
     minimum is the steadiest estimate of what the code costs); outputs must agree with candidate 0."""
     lib = ctypes.CDLL(str(library))
-    lib.patsparse_set_threads(threads)
+    # The candidates run in a context of their library's runtime, on its pool of `threads`.
+    lib.tuning_create.restype = ctypes.c_void_p
+    lib.tuning_create.argtypes = [ctypes.c_void_p]
+    context = lib.tuning_create(None)
+    lib.tuning_set_threads(ctypes.c_void_p(context), threads)
+    lib.tuning_patsparse_make_current(ctypes.c_void_p(context))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(layer.input_shape).astype(np.float32)
     bias = rng.standard_normal(layer.filters).astype(np.float32)
@@ -136,20 +148,24 @@ def measure(layer: ConvLayer, library: Path, count: int, runs: int = 7, seed: in
         arrays = [x] + ([bias] if layer.has_bias else []) + [out]
         return [a.ctypes.data_as(pointer) for a in arrays]
 
-    times = []
-    for index in range(count):
-        function = getattr(lib, f"candidate_{index}")
-        out = outputs[0 if index == 0 else 1]
-        call_args = args(out)
-        function(*call_args)
-        if index and not np.allclose(out, outputs[0], rtol=1e-4, atol=1e-5):
-            raise TuningError(f"{layer.name}: candidate {index} computes a different result than the default")
-        samples = []
-        for _ in range(runs):
-            start = time.perf_counter()
+    try:
+        times = []
+        for index in range(count):
+            function = getattr(lib, f"{TUNING_PREFIX}candidate_{index}")
+            out = outputs[0 if index == 0 else 1]
+            call_args = args(out)
             function(*call_args)
-            samples.append(time.perf_counter() - start)
-        times.append(float(np.min(samples)))
+            if index and not np.allclose(out, outputs[0], rtol=1e-4, atol=1e-5):
+                raise TuningError(f"{layer.name}: candidate {index} computes a different result than the default")
+            samples = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                function(*call_args)
+                samples.append(time.perf_counter() - start)
+            times.append(float(np.min(samples)))
+    finally:
+        lib.tuning_patsparse_make_current(None)
+        lib.tuning_destroy(ctypes.c_void_p(context))
     return times
 
 

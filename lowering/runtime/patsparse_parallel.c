@@ -1,16 +1,15 @@
-// Threads for generated convolutions: a persistent pool that splits a range of filter
-// positions into chunks taken dynamically (an atomic counter), so heavy filters placed
-// first by patsparse-reorder-filters spread over every thread.
+// Threads for generated convolutions: each context has a pool of workers that split a range
+// of filter positions into chunks taken dynamically (an atomic counter), so heavy filters
+// placed first by patsparse-reorder-filters spread over every thread.
 //
 // Each position is computed by exactly one thread, whole, so results are bit-identical for
-// every thread count. The count is PATSPARSE_THREADS from the environment at first use,
-// else the compile-time default (patsparse-compile --threads N), and
-// patsparse_set_threads() changes it at any time between calls.
+// every thread count. The count is the context's (NAME_set_threads; at creation the options',
+// else PATSPARSE_THREADS from the environment, else the compile-time default).
 //
-// Calls may overlap (several application threads running models of this process at once):
-// the pool runs one job at a time, and a caller that finds it busy runs its job on its own
-// thread instead of waiting (same results, since every position is computed whole; no
-// deadlock, since nobody waits for a pool that another caller holds).
+// Calls may overlap (several application threads using one context): a pool runs one job at
+// a time, and a caller that finds it busy runs its job on its own thread instead of waiting
+// (same results, since every position is computed whole; no deadlock, since nobody waits for
+// a pool that another caller holds). Contexts share nothing, so two of them never wait.
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,104 +17,126 @@
 
 #include "patsparse_runtime.h"
 
-#ifndef PATSPARSE_DEFAULT_THREADS
-#define PATSPARSE_DEFAULT_THREADS 1
-#endif
-#define PATSPARSE_MAX_THREADS 64
 #define CHUNKS_PER_THREAD 8
 
-static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  // held by the caller whose job the pool runs
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
-static atomic_int threads_wanted = 0;  // 0: not read yet
-static int workers_started = 0;
-static long generation = 0;     // bumped for every parallel job
-static int workers_busy = 0;    // workers still in the current job (under pool_lock)
+struct patsparse_pool {
+  pthread_mutex_t job_lock;   // held by the caller whose job the pool runs
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  pthread_t workers[PATSPARSE_MAX_THREADS];
+  int workers_started;
+  long generation;            // bumped for every job (and to stop)
+  int workers_busy;           // workers still in the current job (under lock)
+  int stopping;
+  struct {
+    patsparse_body_fn body;
+    int64_t count, chunk;
+    float *a, *b, *c;
+    int workers;              // how many workers take part in this job
+  } job;
+  atomic_long next_start;
+};
 
-static struct {
-  patsparse_body_fn body;
-  int64_t count, chunk;
-  float *a, *b, *c;
-  int workers;                  // how many workers take part in this job
-} job;
-static atomic_long next_start;
+typedef struct {
+  patsparse_pool *pool;
+  int index;
+} worker_argument;
 
-static void run_chunks(void) {
+static void run_chunks(patsparse_pool *pool) {
   for (;;) {
-    long start = atomic_fetch_add(&next_start, job.chunk);
-    if (start >= job.count) return;
-    long end = start + job.chunk < job.count ? start + job.chunk : job.count;
-    job.body(job.a, job.b, job.c, start, end);
+    long start = atomic_fetch_add(&pool->next_start, pool->job.chunk);
+    if (start >= pool->job.count) return;
+    long end = start + pool->job.chunk < pool->job.count ? start + pool->job.chunk : pool->job.count;
+    pool->job.body(pool->job.a, pool->job.b, pool->job.c, start, end);
   }
 }
 
-static void *worker(void *argument) {
-  int index = (int)(intptr_t)argument;
+static void *worker(void *opaque) {
+  worker_argument argument = *(worker_argument *)opaque;
+  free(opaque);
+  patsparse_pool *pool = argument.pool;
   long seen = 0;
   for (;;) {
-    pthread_mutex_lock(&pool_lock);
-    while (generation == seen) pthread_cond_wait(&pool_wake, &pool_lock);
-    seen = generation;
-    int takes_part = index < job.workers;
-    pthread_mutex_unlock(&pool_lock);
+    pthread_mutex_lock(&pool->lock);
+    while (pool->generation == seen && !pool->stopping) pthread_cond_wait(&pool->wake, &pool->lock);
+    if (pool->stopping) {
+      pthread_mutex_unlock(&pool->lock);
+      return NULL;
+    }
+    seen = pool->generation;
+    int takes_part = argument.index < pool->job.workers;
+    pthread_mutex_unlock(&pool->lock);
     if (!takes_part) continue;
-    run_chunks();
-    pthread_mutex_lock(&pool_lock);
-    if (--workers_busy == 0) pthread_cond_signal(&pool_done);
-    pthread_mutex_unlock(&pool_lock);
+    run_chunks(pool);
+    pthread_mutex_lock(&pool->lock);
+    if (--pool->workers_busy == 0) pthread_cond_signal(&pool->done);
+    pthread_mutex_unlock(&pool->lock);
   }
-  return NULL;
 }
 
-void patsparse_set_threads(int threads) {
-  if (threads < 1) threads = 1;
-  if (threads > PATSPARSE_MAX_THREADS) threads = PATSPARSE_MAX_THREADS;
-  atomic_store(&threads_wanted, threads);
+patsparse_pool *patsparse_pool_create(void) {
+  patsparse_pool *pool = calloc(1, sizeof *pool);
+  if (!pool) return NULL;
+  pthread_mutex_init(&pool->job_lock, NULL);
+  pthread_mutex_init(&pool->lock, NULL);
+  pthread_cond_init(&pool->wake, NULL);
+  pthread_cond_init(&pool->done, NULL);
+  return pool;
 }
 
-int patsparse_get_threads(void) {
-  if (atomic_load(&threads_wanted) == 0) {
-    const char *text = getenv("PATSPARSE_THREADS");
-    int threads = text && atoi(text) > 0 ? atoi(text) : PATSPARSE_DEFAULT_THREADS;
-    int unset = 0;
-    if (threads > PATSPARSE_MAX_THREADS) threads = PATSPARSE_MAX_THREADS;
-    atomic_compare_exchange_strong(&threads_wanted, &unset, threads);  // a concurrent set_threads wins
-  }
-  return atomic_load(&threads_wanted);
+void patsparse_pool_destroy(patsparse_pool *pool) {
+  if (!pool) return;
+  pthread_mutex_lock(&pool->job_lock);  // no job runs any more
+  pthread_mutex_lock(&pool->lock);
+  pool->stopping = 1;
+  pthread_cond_broadcast(&pool->wake);
+  pthread_mutex_unlock(&pool->lock);
+  for (int i = 0; i < pool->workers_started; ++i) pthread_join(pool->workers[i], NULL);
+  pthread_mutex_unlock(&pool->job_lock);
+  pthread_mutex_destroy(&pool->job_lock);
+  pthread_mutex_destroy(&pool->lock);
+  pthread_cond_destroy(&pool->wake);
+  pthread_cond_destroy(&pool->done);
+  free(pool);
 }
 
 void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, float *b, float *c) {
-  int threads = patsparse_get_threads();
+  struct patsparse_context *context = patsparse_current_context();
+  patsparse_pool *pool = context ? context->pool : NULL;
+  int threads = context ? atomic_load(&context->threads) : 1;
   if (threads > count) threads = (int)count;
-  if (threads <= 1 || pthread_mutex_trylock(&job_lock) != 0) {
+  if (threads <= 1 || !pool || pthread_mutex_trylock(&pool->job_lock) != 0) {
     body(a, b, c, 0, count);  // one thread wanted, or the pool is running another caller's job
     return;
   }
-  pthread_mutex_lock(&pool_lock);
-  while (workers_started < threads - 1) {
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)workers_started) != 0) break;
-    pthread_detach(thread);
-    workers_started++;
+  pthread_mutex_lock(&pool->lock);
+  while (pool->workers_started < threads - 1) {
+    worker_argument *argument = malloc(sizeof *argument);
+    if (!argument) break;
+    *argument = (worker_argument){pool, pool->workers_started};
+    if (pthread_create(&pool->workers[pool->workers_started], NULL, worker, argument) != 0) {
+      free(argument);
+      break;
+    }
+    pool->workers_started++;
   }
-  int workers = threads - 1 < workers_started ? threads - 1 : workers_started;
+  int workers = threads - 1 < pool->workers_started ? threads - 1 : pool->workers_started;
   int64_t chunk = count / ((int64_t)(workers + 1) * CHUNKS_PER_THREAD);
-  job.body = body;
-  job.count = count;
-  job.chunk = chunk > 0 ? chunk : 1;
-  job.a = a;
-  job.b = b;
-  job.c = c;
-  job.workers = workers;
-  atomic_store(&next_start, 0);
-  workers_busy = workers;
-  generation++;
-  pthread_cond_broadcast(&pool_wake);
-  pthread_mutex_unlock(&pool_lock);
-  run_chunks();  // the calling thread works too
-  pthread_mutex_lock(&pool_lock);
-  while (workers_busy > 0) pthread_cond_wait(&pool_done, &pool_lock);
-  pthread_mutex_unlock(&pool_lock);
-  pthread_mutex_unlock(&job_lock);
+  pool->job.body = body;
+  pool->job.count = count;
+  pool->job.chunk = chunk > 0 ? chunk : 1;
+  pool->job.a = a;
+  pool->job.b = b;
+  pool->job.c = c;
+  pool->job.workers = workers;
+  atomic_store(&pool->next_start, 0);
+  pool->workers_busy = workers;
+  pool->generation++;
+  pthread_cond_broadcast(&pool->wake);
+  pthread_mutex_unlock(&pool->lock);
+  run_chunks(pool);  // the calling thread works too
+  pthread_mutex_lock(&pool->lock);
+  while (pool->workers_busy > 0) pthread_cond_wait(&pool->done, &pool->lock);
+  pthread_mutex_unlock(&pool->lock);
+  pthread_mutex_unlock(&pool->job_lock);
 }

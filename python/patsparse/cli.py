@@ -41,33 +41,68 @@ def doctor(args) -> int:
     return 0
 
 
-def run_model(args) -> int:
-    """Run a compiled model (host .so, or AArch64 runner under qemu) on one input; print the output."""
+def model_inputs(args, metadata: dict) -> list:
+    """One array per model input: --input files in order, else --fill V, else a ramp."""
     import numpy as np
 
     from patsparse import runtime
     from patsparse.cliutil import ToolError
 
+    tensors = runtime._tensors(metadata, "input")
+    files = args.input or []
+    if files and len(files) != len(tensors):
+        raise ToolError(f"{len(files)} --input files given: the model takes {len(tensors)} inputs "
+                        f"({', '.join(t['name'] + ' ' + 'x'.join(map(str, t['shape'])) for t in tensors)})")
+    arrays = []
+    for index, tensor in enumerate(tensors):
+        shape = tensor["shape"]
+        if files:
+            try:
+                arrays.append(np.load(files[index]))
+            except (OSError, ValueError) as error:
+                raise ToolError(f"{files[index]}: cannot read it as a .npy array ({error})") from None
+        elif args.fill is not None:
+            arrays.append(np.full(shape, args.fill, np.float32))
+        else:
+            arrays.append(np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) * args.ramp)
+    return arrays
+
+
+def run_model(args) -> int:
+    """Run a compiled model (host .so, or AArch64 runner under qemu) on its inputs; print the outputs."""
+    import numpy as np
+
+    from patsparse import runtime
+
     metadata = runtime.model_metadata(args.model)
-    shape = metadata["input_shape"]
-    if args.input:
-        try:
-            x = np.load(args.input).astype(np.float32)
-        except (OSError, ValueError) as error:
-            raise ToolError(f"{args.input}: cannot read it as a .npy array ({error})") from None
-    elif args.fill is not None:
-        x = np.full(shape, args.fill, np.float32)
-    else:
-        x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) * args.ramp
+    inputs = model_inputs(args, metadata)
     if metadata.get("target") == "host":
-        model = runtime.load(args.model)
-        if args.threads:
-            model.set_threads(args.threads)
-        y = model(x)
+        outputs = runtime.load(args.model, args.threads)(*inputs)
     else:
-        y = runtime.run_aarch64(args.model, x, threads=args.threads)
+        outputs = runtime.run_aarch64(args.model, *inputs, threads=args.threads)
     np.set_printoptions(precision=args.precision, suppress=True, linewidth=120, threshold=1 << 20)
-    print(y)
+    for output in outputs if isinstance(outputs, tuple) else (outputs,):
+        print(output)
+    return 0
+
+
+def profile_model(args) -> int:
+    """Time every layer of a model compiled with --profile (host .so in process, AArch64 runner
+    under qemu); print a table (layer, name, kind, shape, ms, share, effective GFLOP/s)."""
+    from patsparse import runtime
+    from patsparse.cliutil import ToolError
+    from patsparse.runtime import profile
+
+    if args.runs < 1 or args.warmup < 0:
+        raise ToolError(f"--runs {args.runs} --warmup {args.warmup}: expected at least 1 run and no negative warm-up")
+    metadata = runtime.model_metadata(args.model)
+    inputs = model_inputs(args, metadata)
+    measure = profile.profile_host if metadata.get("target") == "host" else profile.profile_aarch64
+    result = measure(args.model, inputs, args.runs, args.warmup, args.threads)
+    print(profile.format_table(result))
+    if args.json:
+        profile.write_json(result, args.json)
+        print(f"json {args.json}")
     return 0
 
 
@@ -78,16 +113,31 @@ def make_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("doctor", help="check the compiler toolchain (mlir-opt, llc, cross gcc, qemu, ...)",
                                 description=doctor.__doc__)
     check.set_defaults(handler=doctor)
-    runner = commands.add_parser("run", help="run a compiled model on one input and print its output",
-                                 description=run_model.__doc__ + " The input is --input, or filled with "
-                                 "--fill V, or by default 0, r, 2r, ... in NCHW order (r = --ramp).")
-    runner.add_argument("model", help="OUT.so (host) or OUT (AArch64 runner) from patsparse-compile")
-    runner.add_argument("--input", help="a .npy file with the input")
-    runner.add_argument("--fill", type=float, help="every input element this value")
-    runner.add_argument("--ramp", type=float, default=0.01, help="step of the default ramp input (default 0.01)")
-    runner.add_argument("--threads", type=int, help="threads (default: the model's)")
+    inputs_help = (" Inputs: --input FILE.npy once per model input, or filled with --fill V, or by default "
+                   "0, r, 2r, ... in NCHW order (r = --ramp).")
+
+    def add_model_arguments(command):
+        command.add_argument("model", help="OUT.so (host) or OUT (AArch64 runner) from patsparse-compile")
+        command.add_argument("--input", action="append", metavar="FILE.npy",
+                             help="a .npy file with an input (once per model input, in order)")
+        command.add_argument("--fill", type=float, help="every input element this value")
+        command.add_argument("--ramp", type=float, default=0.01, help="step of the default ramp input (default 0.01)")
+        command.add_argument("--threads", type=int, help="threads (default: the model's)")
+
+    runner = commands.add_parser("run", help="run a compiled model and print its outputs",
+                                 description=run_model.__doc__ + inputs_help)
+    add_model_arguments(runner)
     runner.add_argument("--precision", type=int, default=4, help="printed decimals (default 4)")
     runner.set_defaults(handler=run_model)
+    profiler = commands.add_parser("profile", help="time every layer of a model compiled with --profile",
+                                   description=profile_model.__doc__ + inputs_help,
+                                   epilog="example: patsparse-compile vgg.mlir -O --profile -o vgg.so && "
+                                          "patsparse profile vgg.so --runs 50 --json vgg.profile.json")
+    add_model_arguments(profiler)
+    profiler.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
+    profiler.add_argument("--warmup", type=int, default=3, help="runs before timing (default 3)")
+    profiler.add_argument("--json", metavar="OUT.json", help="also write the table as JSON")
+    profiler.set_defaults(handler=profile_model)
     return parser
 
 

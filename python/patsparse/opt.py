@@ -19,6 +19,7 @@ from patsparse.diagnostics import DiagnosticCollector, check_expectations, parse
 from patsparse.dialect import load_dialect, verify_module
 from patsparse.dialect.pass_base import PassOptionError, PatsparsePass
 from patsparse.pipeline import NAMED_PIPELINES, PASSES
+from patsparse.dialect.ir_utils import source_names_to_locations
 from patsparse.safe_parse import guarded_parse
 
 PROG = "patsparse-opt"
@@ -164,8 +165,8 @@ MODULE_PREFIX = "module {"
 def parse_module(text: str, source_name: str, collector: DiagnosticCollector) -> ir.Operation | None:
     """Parse like mlir-opt: top-level ops other than one builtin.module get an implicit module.
 
-    The wrapper goes on the first line, so line numbers stay those of the file; columns of
-    first-line diagnostics are shifted back. Returns None after collecting the errors.
+    The wrapper goes on the line of the first op, so line numbers stay those of the file;
+    columns of that line's diagnostics are shifted back. Returns None after collecting the errors.
     """
     try:
         parsed = ir.Operation.parse(text, source_name=source_name)
@@ -175,14 +176,31 @@ def parse_module(text: str, source_name: str, collector: DiagnosticCollector) ->
         if "single top-level operation" not in str(error):
             collector.extend_from_error(error)
             return None
+    wrapped, wrapped_line = wrap_in_module(text)
     try:
-        return ir.Operation.parse(MODULE_PREFIX + text + "\n}", source_name=source_name).operation
+        return ir.Operation.parse(wrapped, source_name=source_name).operation
     except ir.MLIRError as error:
         collector.extend_from_error(error)
         for diagnostic in collector.diagnostics:
-            if diagnostic.line == 1 and diagnostic.column and diagnostic.column > len(MODULE_PREFIX):
+            if diagnostic.line == wrapped_line and diagnostic.column and diagnostic.column > len(MODULE_PREFIX):
                 diagnostic.column -= len(MODULE_PREFIX)
         return None
+
+
+def wrap_in_module(text: str) -> tuple[str, int]:
+    """`text` with its top-level ops inside `module { ... }`, and the 1-based line the wrapper
+    opens on: after the attribute and type aliases (`#map = ...`, which must stay outside), on
+    the line of the first op, and closed before a `{-# dialect_resources #-}` section."""
+    lines = text.split("\n")
+    first = next((index for index, line in enumerate(lines)
+                  if line.strip() and not line.lstrip().startswith(("//", "#", "!"))), 0)
+    lines[first] = MODULE_PREFIX + lines[first]
+    resources = next((index for index in range(first + 1, len(lines)) if lines[index].startswith("{-#")), None)
+    if resources is None:
+        lines.append("}")
+    else:
+        lines[resources] = "} " + lines[resources]
+    return "\n".join(lines), first + 1
 
 
 def process_chunk(chunk: Chunk, source_name: str, pipeline: Pipeline, args) -> tuple[str | None, DiagnosticCollector]:
@@ -199,6 +217,7 @@ def process_chunk(chunk: Chunk, source_name: str, pipeline: Pipeline, args) -> t
             return None, collector
         if verify_module(module.operation):
             return None, collector
+        source_names_to_locations(module.operation)
         manager = pipeline.build(context)
         if args.mlir_print_ir_after_all:
             manager.enable_ir_printing(print_after_all=True, large_elements_limit=16)

@@ -7,6 +7,7 @@ linalg-on-tensors model to vector code on tensors, and `to_llvm_stage` the rest:
     patsparse-reorder-filters                     (reorder_filters, -O)
     patsparse-apply-tuning{db target}             (tuning_db)
     patsparse-eliminate-redundant-loads{...}      (eliminate_loads, -O)
+    patsparse-insert-profile-marks                (profile, --profile)
     convert-patsparse-to-vector{...}              every constant-weight convolution
     convert-linear-to-vector{...}                 fully connected layers
     patsparse-schedule-dense{vector-width}        tile + vectorize the other linalg ops
@@ -42,6 +43,7 @@ from patsparse.passes.apply_tuning import ApplyTuningPass
 from patsparse.passes.detect_patterns import DetectPatternsPass
 from patsparse.passes.eliminate_redundant_loads import EliminateRedundantLoadsPass
 from patsparse.passes.expand_to_linalg import ExpandToLinalgPass
+from patsparse.passes.insert_profile_marks import InsertProfileMarksPass
 from patsparse.passes.reorder_filters import ReorderFiltersPass
 from patsparse.passes.report import ReportPass
 from patsparse.passes.verify import VerifyPass
@@ -51,7 +53,7 @@ TARGETS = ("host", "aarch64-linux-gnu")
 # Every patsparse pass, by flag (optimisation passes on tensors, then the conversions).
 PASSES: dict[str, type[PatsparsePass]] = {cls.flag: cls for cls in (
     VerifyPass, DetectPatternsPass, ReorderFiltersPass, ApplyTuningPass, EliminateRedundantLoadsPass,
-    ExpandToLinalgPass, ReportPass, ConvertPatsparseToVectorPass, ConvertLinearToVectorPass, ScheduleDensePass)}
+    ExpandToLinalgPass, ReportPass, InsertProfileMarksPass, ConvertPatsparseToVectorPass, ConvertLinearToVectorPass, ScheduleDensePass)}
 
 
 def host_vector_width() -> int:
@@ -82,6 +84,7 @@ class CompileOptions:
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
     threads: int = 1               # default thread count of the compiled model (changeable at run time)
+    profile: bool = False          # time every layer at run time (patsparse-insert-profile-marks)
 
     @classmethod
     def optimised(cls, **options) -> "CompileOptions":
@@ -120,6 +123,7 @@ class CompileOptions:
         "reorder-filters": ("reorder_filters", bool), "eliminate-loads": ("eliminate_loads", bool),
         "filter-pairs": ("filter_pairs", bool), "compact-indices": ("compact_indices", bool),
         "tuning-db": ("tuning_db", str), "threads": ("threads", int), "cpu": ("cpu", str),
+        "profile": ("profile", bool),
     }
 
     @classmethod
@@ -203,6 +207,8 @@ def lower_stages(options: CompileOptions) -> list[Stage]:
     if options.eliminate_loads:
         stages.append(EliminateRedundantLoadsPass(rows=options.rows or 0, vector_width=width,
                                                   accumulators=options.accumulators, filter_pairs=options.filter_pairs))
+    if options.profile:
+        stages.append(InsertProfileMarksPass())
     stages.append(ConvertPatsparseToVectorPass(vector_width=width, accumulators=options.accumulators,
                                                rows=options.rows or 1, compact_indices=options.compact_indices,
                                                parallel=True, rows_outer=options.rows_outer,

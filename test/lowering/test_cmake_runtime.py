@@ -31,7 +31,7 @@ def test_host_runtime_library(tmp_path):
     library = tmp_path / "build" / "libpatsparse_runtime.a"
     assert "x86-64" in architecture(library)
     symbols = subprocess.run(["nm", "--defined-only", str(library)], capture_output=True, text=True).stdout
-    assert {"memrefCopy", "patsparse_parallel_for", "patsparse_set_threads"} <= {
+    assert {"model_memrefCopy", "model_patsparse_parallel_for", "model_create", "model_run"} <= {
         line.split()[-1] for line in symbols.splitlines() if len(line.split()) == 3}
 
 

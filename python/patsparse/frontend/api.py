@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import FrontendError
-from .shapes import parse_input_shape
+from .shapes import parse_input_shapes
 from .sources import FACTORY, classify_source, default_output
 
 PROG = "patsparse-import"
@@ -35,7 +35,8 @@ class ImportSummary:
     output: Path
     kind: str  # "checkpoint", "onnx" or "factory"
     entry: str  # "@forward(tensor<1x3x32x32xf32>) -> tensor<1x10xf32>"
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]          # the first input's
+    input_shapes: list[tuple[int, ...]]
     convolutions: int
     convolutions_3x3: int
     bn_folded: int
@@ -62,15 +63,23 @@ class ImportSummary:
         return lines
 
 
-def _shape_tuple(source: str, input_shape) -> tuple[int, ...] | None:
+def _shape_tuples(source: str, input_shape) -> list[tuple[int, ...]] | None:
+    """One shape per model input: from `"1,3,32,32"`, `"1,3,32,32;1,10"`, `(1, 3, 32, 32)` or
+    `[(1, 3, 32, 32), (1, 10)]`."""
     if input_shape is None:
         return None
     if isinstance(input_shape, str):
-        return parse_input_shape(input_shape, file=source)
-    shape = tuple(input_shape)
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise FrontendError(source, f"bad input shape {shape!r}: expected positive integers, like (1, 3, 32, 32)")
-    return shape
+        return parse_input_shapes(input_shape, file=source)
+    shapes = list(input_shape)
+    if shapes and all(isinstance(d, int) for d in shapes):
+        shapes = [shapes]
+    shapes = [tuple(shape) if isinstance(shape, (tuple, list)) else shape for shape in shapes]
+    for shape in shapes:
+        if (not isinstance(shape, tuple) or not shape
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+            raise FrontendError(source, f"bad input shape {input_shape!r}: expected positive integers, like "
+                                        "(1, 3, 32, 32), or one such tuple per input")
+    return shapes or None
 
 
 def _umask() -> int:
@@ -117,10 +126,10 @@ def run_import(
     """
     source = os.fspath(source)
     kind = classify_source(source)
-    shape = _shape_tuple(source, input_shape)
+    shapes = _shape_tuples(source, input_shape)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0):
         raise FrontendError(source, f"bad --batch {batch!r}: expected a positive integer")
-    if kind == FACTORY and shape is None:
+    if kind == FACTORY and shapes is None:
         raise FrontendError(source, "a module factory has no input shape; expected --input-shape N,C,H,W")
     output_path = Path(output) if output is not None else default_output(source, kind)
     directory = output_path.parent
@@ -135,7 +144,7 @@ def run_import(
     request = {
         "source": source,
         "kind": kind,
-        "input_shape": list(shape) if shape else None,
+        "input_shapes": [list(shape) for shape in shapes] if shapes else None,
         "batch": batch,
         "fold_bn": fold_bn,
         "elide_weights": elide_weights,
@@ -171,7 +180,8 @@ def run_import(
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    facts["input_shape"] = tuple(facts["input_shape"])
+    facts["input_shapes"] = [tuple(shape) for shape in facts["input_shapes"]]
+    facts["input_shape"] = facts["input_shapes"][0]
     return ImportSummary(output=output_path, **facts)
 
 

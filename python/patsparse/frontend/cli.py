@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--input-shape", metavar="N,C,H,W",
-        help="input shape, e.g. 1,3,32,32; required for factories and ONNX files with "
-        "dynamic dims, optional for checkpoints that record it",
+        help="input shape, e.g. 1,3,32,32 (a model of several inputs: one shape per input, separated by ';', "
+        "e.g. '1,3,32,32;1,10'); required for factories and ONNX files with dynamic dims, optional for "
+        "checkpoints that record it",
     )
     parser.add_argument("--batch", type=int, metavar="N", help="replace the batch (leading) dim of the input shape")
     parser.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm as separate elementwise ops")

@@ -54,12 +54,13 @@ def _target_name(node) -> str:
     return str(node.target) if node.op == "call_function" else ""
 
 
-def find_conv_bn_pairs(model: nn.Module, example_input: torch.Tensor):
+def find_conv_bn_pairs(model: nn.Module, example_input: torch.Tensor | tuple):
     """(conv module name, bn module name) pairs that may fold, and the BatchNorms that may not.
 
     Uses `torch.export` on `model` in its current (eval) mode.
     """
-    program = torch.export.export(model, (example_input,), strict=False)
+    examples = example_input if isinstance(example_input, tuple) else (example_input,)
+    program = torch.export.export(model, examples, strict=False)
     signature = program.graph_signature
     owner_of = {**signature.inputs_to_parameters, **signature.inputs_to_buffers}
     placeholders = {
@@ -109,8 +110,9 @@ def _replace_submodule(model: nn.Module, name: str, replacement: nn.Module) -> N
     setattr(model.get_submodule(parent_name), child_name, replacement)
 
 
-def fold_batchnorm(model: nn.Module, example_input: torch.Tensor) -> FoldReport:
+def fold_batchnorm(model: nn.Module, example_input: torch.Tensor | tuple) -> FoldReport:
     """Fold every foldable BatchNorm2d of `model` (put in eval mode) into its Conv2d, in place.
+    `example_input`: one tensor, or a tuple of them for a model of several inputs.
 
     Raises RuntimeError if the folded model's output differs from the original's.
     """
@@ -118,13 +120,14 @@ def fold_batchnorm(model: nn.Module, example_input: torch.Tensor) -> FoldReport:
     pairs, left = find_conv_bn_pairs(model, example_input)
     if not pairs:
         return FoldReport(folded=[], left=left)
+    examples = example_input if isinstance(example_input, tuple) else (example_input,)
     with torch.no_grad():
-        reference = model(example_input)
+        reference = model(*examples)
     for conv_name, bn_name in pairs:
         fold_conv_bn(model.get_submodule(conv_name), model.get_submodule(bn_name))
         _replace_submodule(model, bn_name, nn.Identity())
     with torch.no_grad():
-        folded = model(example_input)
+        folded = model(*examples)
     _check_same(reference, folded)
     return FoldReport(folded=pairs, left=left)
 

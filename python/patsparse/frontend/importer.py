@@ -10,8 +10,8 @@ Rationale: torch-mlir runs in a process of its own. With `torch_mlir` imported, 
 package's ExecutionEngine has crashed, and torch-mlir itself can crash outright on some
 ONNX operators (SIGSEGV on `onnx.Unique`); a child process turns both into a clean error.
 
-Request fields: source, kind ("checkpoint" | "onnx" | "factory"), input_shape (list or
-null), batch (int or null), fold_bn (bool), elide_weights (bool), output_tmp (path),
+Request fields: source, kind ("checkpoint" | "onnx" | "factory"), input_shapes (a list of
+shapes, one per input, or null), batch (int or null), fold_bn (bool), elide_weights (bool), output_tmp (path),
 func_name (str), cwd (str, put first on sys.path for factories), traceback (bool).
 """
 
@@ -118,24 +118,34 @@ def _import_torch_model(request: dict) -> tuple:
     source, kind = request["source"], request["kind"]
     stage("loading the model")
     model, info = _load_checkpoint(source) if kind == "checkpoint" else _load_factory(source, request.get("cwd", ""))
-    shape = request.get("input_shape")
-    if shape is None:
-        shape = info.get("input_shape")
-    if shape is None:
+    shapes = request.get("input_shapes")
+    if shapes is None and info.get("input_shape") is not None:
+        recorded = info["input_shape"]  # one shape, or (newer checkpoints) one per input
+        shapes = recorded if recorded and isinstance(recorded[0], (list, tuple)) else [recorded]
+    if shapes is None:
         what = "the checkpoint records no input shape" if kind == "checkpoint" else "a module factory has no input shape"
         raise FrontendError(source, f"{what}; expected --input-shape N,C,H,W")
-    shape = tuple(int(dim) for dim in shape)
+    shapes = [tuple(int(dim) for dim in shape) for shape in shapes]
     if request.get("batch") is not None:
-        shape = (request["batch"], *shape[1:])
+        shapes = [(request["batch"], *shape[1:]) for shape in shapes]
+    shown = "; ".join(format_shape(shape) for shape in shapes)
 
     model.eval()
     torch.manual_seed(0)
-    example = torch.randn(*shape)
+    example = tuple(torch.randn(*shape) for shape in shapes)
     try:
         with torch.no_grad():
-            model(example)
+            result = model(*example)
     except Exception as exc:
-        raise FrontendError(source, f"the model rejects an input of shape {format_shape(shape)} ({_first_line(exc)}); expected --input-shape that the model accepts") from None
+        several = ("; a model of several inputs takes one shape per input, separated by ';'"
+                   if len(shapes) == 1 and "positional argument" in str(exc) else "")
+        raise FrontendError(source, f"the model rejects {'an input' if len(shapes) == 1 else 'inputs'} of shape "
+                                    f"{shown} ({_first_line(exc)}); expected --input-shape that the model "
+                                    f"accepts{several}") from None
+    outputs = result if isinstance(result, (tuple, list)) else (result,)
+    if not outputs or not all(isinstance(output, torch.Tensor) for output in outputs):
+        kinds = ", ".join(type(output).__name__ for output in outputs) or "nothing"
+        raise FrontendError(source, f"the model returns {kinds}; expected a tensor, or a tuple or list of tensors")
 
     folded, left = [], []
     if request.get("fold_bn", True):
@@ -155,7 +165,7 @@ def _import_torch_model(request: dict) -> tuple:
 
     stage("torch.export")
     try:
-        program = torch.export.export(model, (example,), strict=False)
+        program = torch.export.export(model, example, strict=False)
     except Exception as exc:
         raise FrontendError(source, f"torch.export cannot capture the model ({_first_line(exc)}); expected a model without data-dependent Python control flow") from None
     stage("torch-mlir FX import and lowering to linalg")
@@ -165,7 +175,7 @@ def _import_torch_model(request: dict) -> tuple:
         raise FrontendError(source, f"torch-mlir cannot lower the model to linalg ({_first_line(exc)})") from None
 
     facts = {
-        "input_shape": list(shape),
+        "input_shapes": [list(shape) for shape in shapes],
         "bn_folded": len(folded),
         "bn_left": len(left),
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
@@ -214,9 +224,10 @@ def _import_onnx(request: dict) -> tuple:
     source = request["source"]
     stage("reading the ONNX file")
     model = onnx_model.load_onnx(source)
-    shape = onnx_model.fix_input_shape(
-        source, model, tuple(request["input_shape"]) if request.get("input_shape") else None, request.get("batch")
-    )
+    shapes = request.get("input_shapes")
+    if shapes and len(shapes) > 1:
+        raise FrontendError(source, f"{len(shapes)} input shapes given; ONNX models are imported with one input")
+    shape = onnx_model.fix_input_shape(source, model, tuple(shapes[0]) if shapes else None, request.get("batch"))
     model = onnx_model.infer_shapes(source, model)
     nodes = _name_nodes(model)
 
@@ -260,7 +271,7 @@ def _import_onnx(request: dict) -> tuple:
         raise FrontendError(source, f"torch-mlir cannot lower {what} to linalg ({_first_line(exc)})") from None
     rename_entry(module, request.get("func_name", "forward"))
     batchnorms = sum(1 for node in model.graph.node if node.op_type == "BatchNormalization")
-    facts = {"input_shape": list(shape), "bn_folded": 0, "bn_left": batchnorms, "parameters": onnx_model.parameter_count(model)}
+    facts = {"input_shapes": [list(shape)], "bn_folded": 0, "bn_left": batchnorms, "parameters": onnx_model.parameter_count(model)}
     return module, facts
 
 
@@ -281,7 +292,8 @@ def run_request(request: dict) -> dict:
     if dynamic is not None:
         raise FrontendError(
             request["source"],
-            f"shapes stay dynamic with input {format_shape(facts['input_shape'])} (first: {dynamic[:160]}); "
+            f"shapes stay dynamic with input {'; '.join(map(format_shape, facts['input_shapes']))} "
+            f"(first: {dynamic[:160]}); "
             "expected a model whose shapes all follow from its input shape",
         )
     stage("writing the IR")

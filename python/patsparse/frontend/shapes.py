@@ -27,3 +27,8 @@ def parse_input_shape(text: str, *, file: str = "--input-shape") -> tuple[int, .
 def format_shape(shape) -> str:
     """`(1, 3, 32, 32)` -> `"1x3x32x32"`; unknown dimensions print as `?`."""
     return "x".join("?" if d is None or d < 0 else str(d) for d in shape)
+
+
+def parse_input_shapes(text: str, *, file: str = "--input-shape") -> list[tuple[int, ...]]:
+    """`"1,3,32,32"` -> `[(1, 3, 32, 32)]`; `"1,3,32,32;1,10"` (a model of two inputs) -> two shapes."""
+    return [parse_input_shape(part, file=file) for part in text.split(";")]

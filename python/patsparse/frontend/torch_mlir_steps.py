@@ -8,6 +8,8 @@ Only the importer child process imports this module (see `importer.py`). It mirr
 
 from __future__ import annotations
 
+import re
+
 from torch_mlir import ir
 from torch_mlir.dialects import torch as torch_d
 from torch_mlir.passmanager import PassManager
@@ -128,6 +130,36 @@ def keep_nan_in_marked_ops(module: ir.Module) -> int:
     return changed
 
 
+def module_path(node) -> str | None:
+    """The PyTorch module path of an FX node (`features.3.conv.0`), from torch.export's
+    `nn_module_stack`; None for nodes outside every submodule."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path = list(stack.values())[-1][0]
+    path = re.sub(r"^L\['self'\]\.?|^L__self__\.?", "", str(path))
+    path = re.sub(r"\._modules\['([^']*)'\]|\['([^']*)'\]", lambda m: "." + (m[1] or m[2]), path)
+    return path.strip(".") or None
+
+
+def name_locations_by_module_path() -> None:
+    """Make each op's location `loc("<module path>"(<innermost source line>))`, so the compiler's
+    profile (passes/insert_profile_marks.py) names layers as the model does. torch-mlir's own
+    location is the whole Python call stack of the node. (Its ContextCache has slots, so the
+    method is replaced on the class: this process imports one model.)"""
+    from torch_mlir.extras.fx_importer import ContextCache
+
+    def named(cache, node):
+        frames = re.findall(r"""File "([^"]+)", line ([0-9]+),""", node.stack_trace or "")
+        context = cache._c
+        location = (ir.Location.file(frames[-1][0], int(frames[-1][1]), col=0, context=context) if frames
+                    else ir.Location.unknown(context=context))
+        path = module_path(node)
+        return ir.Location.name(path, childLoc=location, context=context) if path else location
+
+    ContextCache.get_node_location = named
+
+
 def import_exported_program(program, func_name: str) -> ir.Module:
     """torch.export program -> linalg-on-tensors module (weights as dense_resource)."""
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -136,6 +168,7 @@ def import_exported_program(program, func_name: str) -> ir.Module:
     decompositions = get_decomposition_table()
     if decompositions:
         program = program.run_decompositions(decompositions)
+    name_locations_by_module_path()
     importer = FxImporter(context=new_context())
     importer.import_frozen_program(program, func_name=func_name)
     module = importer.module
@@ -176,6 +209,28 @@ def lower_torch_to_linalg(module: ir.Module) -> None:
     mark_nan_losing_ops(module)
     run_pipeline(module, TORCH_BACKEND_TO_LINALG)
     keep_nan_in_marked_ops(module)
+    record_layer_names(module)
+
+
+# Where a layer comes from, kept in the IR for the compiler's profile: the PyTorch module path
+# or ONNX node name, from the op's location, as an attribute of the layer's op (the text IR
+# carries no locations). The compiler turns it back into a location.
+SOURCE_ATTRIBUTE = "patsparse.source"
+LAYER_OP_PREFIXES = ("linalg.conv_", "linalg.depthwise_conv_", "linalg.pooling_", "linalg.matmul",
+                     "linalg.batch_matmul")
+
+
+def record_layer_names(module: ir.Module) -> None:
+    with module.context:
+        def visit(operation):
+            if operation.name.startswith(LAYER_OP_PREFIXES):
+                names = [name for name in re.findall(r'loc\("((?:[^"\\]|\\.)*)"(?!:\d)', str(operation.location))
+                         if name != KEEP_NAN_MARK]
+                if names:
+                    operation.attributes[SOURCE_ATTRIBUTE] = ir.StringAttr.get(names[0])
+            return ir.WalkResult.ADVANCE
+
+        module.operation.walk(visit)
 
 
 def rename_entry(module: ir.Module, func_name: str) -> None:
