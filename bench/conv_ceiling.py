@@ -95,7 +95,7 @@ def main() -> int:
         parser.error("--size: expected at least 2 (a 3x3 kernel with padding 1)")
 
     from patsparse.dialect.schedule import Schedule
-    from patsparse.lowering.tuning import build_candidates
+    from patsparse.lowering.tuning import TUNING_PREFIX, build_candidates
 
     layer = random_layer(args.channels, args.filters, args.size, args.stride, args.keep)
     ceiling = dataclasses.replace(layer, kernel_channels=np.zeros_like(layer.kernel_channels), name="ceiling")
@@ -104,15 +104,14 @@ def main() -> int:
         schedule = Schedule(eliminate_loads=True, compact_indices=True, **fields)
         variants += [(layer, schedule), (ceiling, schedule)]
     with tempfile.TemporaryDirectory() as scratch:
-        library = ctypes.CDLL(str(build_candidates(variants, None, Path(scratch))))
-        library.patsparse_set_threads(1)
+        library = ctypes.CDLL(str(build_candidates(variants, None, Path(scratch))))  # one thread: no context
         rng = np.random.default_rng(0)
         x = rng.standard_normal(layer.input_shape).astype(np.float32)
         bias = rng.standard_normal(layer.filters).astype(np.float32)
         out = np.zeros((1, layer.filters, *layer.output_hw), np.float32)
         pointer = ctypes.POINTER(ctypes.c_float)
         arguments = [a.ctypes.data_as(pointer) for a in (x, bias, out)]
-        times = [fastest_ms(getattr(library, f"candidate_{i}"), arguments, args.runs) for i in range(len(variants))]
+        times = [fastest_ms(getattr(library, f"{TUNING_PREFIX}candidate_{i}"), arguments, args.runs) for i in range(len(variants))]
     peak = measured_peak_gflops(16)
     macs = layer.weights.size * layer.output_hw[0] * layer.output_hw[1]
 

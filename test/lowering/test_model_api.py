@@ -239,3 +239,102 @@ def test_python_refuses_wrong_inputs_and_a_closed_model(tmp_path):
     compiled.close()
     with pytest.raises(runtime.ModelRuntimeError, match="closed"):
         compiled(model.x)
+
+
+TWO_IN_TWO_OUT = '''
+import torch
+from torch import nn
+
+
+class TwoHeads(nn.Module):
+    """An image and a feature vector in; class scores and a feature map out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.side = nn.Linear(5, 8)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, image, features):
+        x = torch.relu(self.conv(image))
+        return x.mean((2, 3)) + self.side(features), self.head(x)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_a_model_of_two_inputs_and_two_outputs_on_both_targets(tmp_path, monkeypatch):
+    import torch
+
+    from patsparse.frontend import run_import
+
+    (tmp_path / "two_heads.py").write_text(TWO_IN_TWO_OUT)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    summary = run_import("two_heads:TwoHeads", tmp_path / "two.mlir", input_shape="1,3,8,8;1,5")
+    assert summary.input_shapes == [(1, 3, 8, 8), (1, 5)]
+    host = runtime.load(compile_model(tmp_path / "two.mlir", tmp_path / "two.so", CompileOptions.optimised())
+                        .outputs["library"])
+    phone = compile_model(tmp_path / "two.mlir", tmp_path / "two_arm", CompileOptions(target="aarch64-linux-gnu"))
+    assert [t["shape"] for t in host.inputs] == [[1, 3, 8, 8], [1, 5]]
+    assert [t["shape"] for t in host.outputs] == [[1, 8], [1, 4, 8, 8]]
+    import two_heads
+
+    rng = np.random.default_rng(0)
+    image, features = rng.standard_normal((1, 3, 8, 8), np.float32), rng.standard_normal((1, 5), np.float32)
+    with torch.no_grad():
+        expected = [t.numpy() for t in two_heads.TwoHeads().eval()(torch.from_numpy(image), torch.from_numpy(features))]
+    for outputs in (host(image, features), runtime.run_aarch64(phone.outputs["runner"], image, features)):
+        assert isinstance(outputs, tuple) and len(outputs) == 2
+        for actual, reference in zip(outputs, expected):
+            np.testing.assert_allclose(actual, reference, rtol=1e-5, atol=1e-5 * np.abs(reference).max())
+    with pytest.raises(runtime.ModelRuntimeError, match="input_1 dtype float64: the model takes float32"):
+        host(image, features.astype(np.float64))
+
+
+@pytest.mark.qemu
+def test_the_runner_profiles_every_layer_under_qemu(tmp_path):
+    model = Conv(tmp_path, "profiled", 40, 3, 8, 12)
+    artifacts = model.compile(tmp_path / "profiled", "aarch64-linux-gnu", profile=True)
+    header = Path(artifacts.outputs["header"]).read_text()
+    assert "a profiled build: 1 layers" in header
+    json_path = tmp_path / "profile.json"
+    output = runtime.run_aarch64(artifacts.outputs["runner"], model.x, profile=json_path)
+    np.testing.assert_allclose(output, model.expected(), rtol=1e-4, atol=1e-5 * np.abs(model.expected()).max())
+    report = json.loads(json_path.read_text())
+    assert report["model"] == "profiled" and report["runs"] == 1
+    assert [layer["kind"] for layer in report["layers"]] == ["pattern conv"]
+    assert report["layers"][0]["flops"] == 2 * 12 * 12 * 4 * int((model.weight != 0).any((2, 3)).sum())
+    assert report["layers"][0]["ms"] > 0 and report["total_ms"] == pytest.approx(report["layers"][0]["ms"], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_patsparse_profile_on_vgg16_at_32x32_adds_up_to_the_whole_run(tmp_path):
+    """docs/deploying.md's profile: one row per layer, named by module path, and the layers'
+    times add up to the time measured around the calls (within 10%)."""
+    from patsparse.frontend import import_model
+    from patsparse.pruning.checkpoint import save_pruned
+    from patsparse.pruning.projected import projected_model
+
+    model, layers = projected_model("vgg16_cifar", 8, 8.0)
+    save_pruned(tmp_path / "vgg.pt", model, "vgg16_cifar", layers, {"input_shape": [1, 3, 32, 32]})
+    import_model(tmp_path / "vgg.pt", tmp_path / "vgg.mlir")
+    compile_model(tmp_path / "vgg.mlir", tmp_path / "vgg.so", CompileOptions.optimised(profile=True))
+    result = subprocess.run(["patsparse", "profile", tmp_path / "vgg.so", "--runs", "20", "--json", tmp_path / "vgg.json"],
+                            capture_output=True, text=True, env=_tool_env())
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "vgg.json").read_text())
+    kinds = [layer["kind"] for layer in report["layers"]]
+    assert kinds.count("pattern conv") == 13 and kinds.count("pooling") == 5 and "matmul" in kinds
+    assert report["layers"][0]["name"] == "features.0"
+    assert abs(report["total_ms"] - report["wall_ms"]) <= 0.1 * report["wall_ms"], report
+    assert "layers sum to" in result.stdout and "features.0" in result.stdout
+
+
+def _tool_env() -> dict:
+    """PATH with this Python's bin first, where the console scripts are."""
+    import os
+    import sys
+
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
