@@ -133,7 +133,12 @@ static int write_profile(MODEL(ctx) *context, const char *json_path) {
 int main(int argc, char **argv) {
   int inputs = MODEL(num_inputs)(), outputs = MODEL(num_outputs)();
   int files = inputs + outputs;
-  if (argc < 1 + files || (argc > 1 && argv[1][0] == '-' && argv[1][1] == '-')) {
+  int given = 0;
+  while (1 + given < argc && strncmp(argv[1 + given], "--", 2) != 0) given++;
+  if (given != files) {
+    if (argc > 1)
+      fprintf(stderr, "runner: error: %d file%s given: expected %d input file%s, then %d output file%s\n", given,
+              given == 1 ? "" : "s", inputs, inputs == 1 ? "" : "s", outputs, outputs == 1 ? "" : "s");
     usage(argv[0]);
     return 2;
   }

@@ -304,6 +304,10 @@ def test_the_runner_profiles_every_layer_under_qemu(tmp_path):
     np.testing.assert_allclose(output, model.expected(), rtol=1e-4, atol=1e-5 * np.abs(model.expected()).max())
     report = json.loads(json_path.read_text())
     assert report["model"] == "profiled" and report["runs"] == 1
+    wrong = subprocess.run([toolchain.find("qemu-aarch64"), artifacts.outputs["runner"], tmp_path / "x.bin"],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 2
+    assert "runner: error: 1 file given: expected 1 input file, then 1 output file" in wrong.stderr
     assert [layer["kind"] for layer in report["layers"]] == ["pattern conv"]
     assert report["layers"][0]["flops"] == 2 * 12 * 12 * 4 * int((model.weight != 0).any((2, 3)).sum())
     assert report["layers"][0]["ms"] > 0 and report["total_ms"] == pytest.approx(report["layers"][0]["ms"], rel=1e-3)
