@@ -94,3 +94,10 @@ def test_python_api_raises_one_line_error_and_writes_nothing(tmp_path, inputs_di
     assert error.value.file == "nets:broken_factory"
     assert "this factory is broken on purpose" in error.value.expected
     assert list(tmp_path.iterdir()) == []
+
+
+def test_layers_keep_their_module_paths(conv_bn_residual):
+    """Each convolution records where it comes from (for the compiler's --profile)."""
+    _, ir = conv_bn_residual
+    names = re.findall(r'patsparse.source = "([^"]*)"', ir)
+    assert sorted(names) == ["block", "down", "head", "stem"], names
