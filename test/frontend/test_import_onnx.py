@@ -51,3 +51,40 @@ def test_onnx_batch_option_fixes_only_the_batch(dynamic_onnx, run_import, tmp_pa
     result = run_import(dynamic_onnx, "--input-shape", "1,3,8,8", "--batch", "4", "-o", output, "-q")
     assert result.returncode == 0, result.stderr
     assert "func.func @forward(%arg0: tensor<4x3x8x8xf32>) -> tensor<4x8x4x4xf32>" in output.read_text()
+
+
+class TwoOutputs(nn.Module):
+    """Two graph outputs (a detector's boxes and scores, say)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.boxes = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.boxes(y), torch.sigmoid(y.mean((2, 3)))
+
+
+def test_onnx_with_two_outputs_compiles_and_equals_onnxruntime(tmp_path):
+    import numpy as np
+
+    import onnxruntime as ort
+    from patsparse import runtime
+    from patsparse.compiler import compile_model
+    from patsparse.frontend import import_model
+    from patsparse.pipeline import CompileOptions
+
+    path = tmp_path / "two.onnx"
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    torch.onnx.export(TwoOutputs().eval(), (torch.randn(1, 3, 8, 8),), str(path), dynamo=False,
+                      input_names=["image"], output_names=["boxes", "scores"])
+    import_model(path, tmp_path / "two.mlir")
+    model = runtime.load(compile_model(tmp_path / "two.mlir", tmp_path / "two.so", CompileOptions()).outputs["library"])
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    actual = model(x)
+    assert len(actual) == 2
+    for a, e in zip(actual, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5 * np.abs(e).max())
