@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from patsparse import __version__
 from patsparse.cliutil import run_main
@@ -96,6 +97,9 @@ def profile_model(args) -> int:
     if args.runs < 1 or args.warmup < 0:
         raise ToolError(f"--runs {args.runs} --warmup {args.warmup}: expected at least 1 run and no negative warm-up")
     metadata = runtime.model_metadata(args.model)
+    if args.json and Path(args.json).resolve() == runtime.sidecar_path(Path(args.model)).resolve():
+        raise ToolError(f"--json {args.json}: that is the model's own metadata file; expected another name, "
+                        f"e.g. {Path(args.json).with_suffix('.profile.json').name}")
     inputs = model_inputs(args, metadata)
     measure = profile.profile_host if metadata.get("target") == "host" else profile.profile_aarch64
     result = measure(args.model, inputs, args.runs, args.warmup, args.threads)

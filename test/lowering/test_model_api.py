@@ -342,3 +342,23 @@ def _tool_env() -> dict:
     import sys
 
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def test_patsparse_profile_on_the_host_and_its_refusals(tmp_path):
+    model = Conv(tmp_path, "small", 41, 3, 8, 12)
+    model.compile(tmp_path / "small.so", profile=True)
+    sidecar = (tmp_path / "small.json").read_text()
+    result = subprocess.run(["patsparse", "profile", tmp_path / "small.so", "--runs", "3", "--json",
+                             tmp_path / "small.profile.json"], capture_output=True, text=True, env=_tool_env())
+    assert result.returncode == 0, result.stderr
+    assert "pattern conv" in result.stdout and "layers sum to" in result.stdout
+    assert json.loads((tmp_path / "small.profile.json").read_text())["runs"] == 3
+    refused = subprocess.run(["patsparse", "profile", tmp_path / "small.so", "--json", tmp_path / "small.json"],
+                             capture_output=True, text=True, env=_tool_env())
+    assert refused.returncode == 1 and "the model's own metadata file" in refused.stderr
+    assert (tmp_path / "small.json").read_text() == sidecar  # nothing overwritten
+    Conv(tmp_path, "plain", 42, 3, 8, 12).compile(tmp_path / "plain.so")
+    unprofiled = subprocess.run(["patsparse", "profile", tmp_path / "plain.so"], capture_output=True, text=True,
+                                env=_tool_env())
+    assert unprofiled.returncode == 1 and "compiled without --profile" in unprofiled.stderr
+    assert len(unprofiled.stderr.strip().splitlines()) == 1

@@ -24,9 +24,14 @@ class ModelRuntimeError(ToolError):
     """A compiled model that cannot be loaded or run."""
 
 
-def _metadata(path: Path) -> dict:
+def sidecar_path(path: Path) -> Path:
+    """The `.json` patsparse-compile writes beside OUT.so / OUT.a / OUT."""
     stem = path.with_suffix("") if path.suffix in (".so", ".a") else path
-    sidecar = stem.with_name(stem.name + ".json")
+    return stem.with_name(stem.name + ".json")
+
+
+def _metadata(path: Path) -> dict:
+    sidecar = sidecar_path(path)
     try:
         return json.loads(sidecar.read_text())
     except FileNotFoundError:
