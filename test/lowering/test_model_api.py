@@ -325,8 +325,8 @@ def test_patsparse_profile_on_vgg16_at_32x32_adds_up_to_the_whole_run(tmp_path):
     save_pruned(tmp_path / "vgg.pt", model, "vgg16_cifar", layers, {"input_shape": [1, 3, 32, 32]})
     import_model(tmp_path / "vgg.pt", tmp_path / "vgg.mlir")
     compile_model(tmp_path / "vgg.mlir", tmp_path / "vgg.so", CompileOptions.optimised(profile=True))
-    result = subprocess.run(["patsparse", "profile", tmp_path / "vgg.so", "--runs", "20", "--json", tmp_path / "vgg.profile.json"],
-                            capture_output=True, text=True, env=_tool_env())
+    result = subprocess.run(["patsparse", "profile", tmp_path / "vgg.so", "--runs", "20",
+                             "--json", tmp_path / "vgg.profile.json"], capture_output=True, text=True, env=_tool_env())
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "vgg.profile.json").read_text())
     kinds = [layer["kind"] for layer in report["layers"]]
