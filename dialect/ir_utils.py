@@ -91,7 +91,7 @@ def ops_where(root: ir.Operation, predicate) -> list[ir.Operation]:
             found.append(op.operation)
         return ir.WalkResult.ADVANCE
 
-    root.walk(visit)
+    root.walk(visit, ir.WalkOrder.PRE_ORDER)  # the bindings' default is post-order
     return found
 
 
