@@ -6,6 +6,13 @@
 // RUN: FileCheck %s --input-file %t.ll
 // RUN: %patsparse-compile %s --target aarch64-linux-gnu --emit llvm -o %t.arm.ll
 // RUN: FileCheck %s --input-file %t.arm.ll
+// The pipeline's option approximate-math=false leaves the math ops to upstream (for comparison).
+// RUN: %patsparse-opt %s --pass-pipeline='builtin.module(patsparse-lower{approximate-math=false})' | FileCheck %s --check-prefix=UPSTREAM
+// RUN: %patsparse-opt %s --pass-pipeline='builtin.module(patsparse-lower)' | FileCheck %s --check-prefix=LOWERED
+
+// UPSTREAM: math.exp {{.*}} : vector<{{[0-9]+}}xf32>
+// UPSTREAM: math.erf {{.*}} : vector<{{[0-9]+}}xf32>
+// LOWERED-NOT: math.
 
 // CHECK-NOT: @expf
 // CHECK-NOT: @erff
