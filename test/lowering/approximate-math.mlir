@@ -2,6 +2,15 @@
 // with a constant exponent, scalar or vector, into arith ops of the same type; other element
 // types and non-constant exponents are left to upstream's lowering.
 // RUN: %patsparse-opt %s --split-input-file --patsparse-approximate-math | FileCheck %s
+// statistics=true counts the rewritten ops per split (stderr); the unsupported ones are not counted.
+// RUN: %patsparse-opt %s --split-input-file --patsparse-approximate-math="statistics=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=STATS
+// STATS: [patsparse-approximate-math] math.exp 2
+// STATS-NEXT: [patsparse-approximate-math] math.log 1
+// STATS-NEXT: [patsparse-approximate-math] math.tanh 1
+// STATS-NEXT: [patsparse-approximate-math] math.erf 1
+// STATS-NEXT: [patsparse-approximate-math] math.expm1 1, math.log1p 1
+// STATS-NEXT: [patsparse-approximate-math] math.fpowi 2
+// STATS-NOT: math
 
 // exp: clamp (compare and select, NaN kept), round by the 1.5 * 2^23 trick, Cody-Waite reduction, and 2^n
 // built from bits in two factors.
