@@ -6,6 +6,12 @@
 // RUN: FileCheck %s --input-file %t.ll
 // RUN: %patsparse-compile %s --target aarch64-linux-gnu --emit llvm -o %t.arm.ll
 // RUN: FileCheck %s --input-file %t.arm.ll
+// And in the AArch64 assembly: no call but the allocator's and memcpy.
+// RUN: %patsparse-compile %s --target aarch64-linux-gnu --emit asm -o %t.s
+// RUN: FileCheck %s --input-file %t.s --check-prefix=ASM
+// ASM-NOT: bl {{.*}}{{expf|erff|tanhf|powi}}
+// ASM: fmul v{{[0-9]+}}.4s
+// ASM-NOT: bl {{.*}}{{expf|erff|tanhf|powi}}
 // The pipeline's option approximate-math=false leaves the math ops to upstream (for comparison).
 // RUN: %patsparse-opt %s --pass-pipeline='builtin.module(patsparse-lower{approximate-math=false})' | FileCheck %s --check-prefix=UPSTREAM
 // RUN: %patsparse-opt %s --pass-pipeline='builtin.module(patsparse-lower)' | FileCheck %s --check-prefix=LOWERED
