@@ -3,7 +3,8 @@
     Jit(text)(x)                                   the reference: patsparse ops expanded back to
                                                    dense linalg, naive loops (slow, simple to trust)
     Jit(text, schedule=True, vector_width=16)(x)   the dense rest tiled and vectorized
-                                                   (patsparse-schedule-dense), as compiled models run it
+                                                   (patsparse-schedule-dense, then
+                                                   patsparse-approximate-math), as compiled models run it
 
 Both lower with the pipeline's own stages (patsparse.pipeline) and upstream `TO_LLVM`; the
 entry becomes `void entry(float *in0, ..., float *out)` (bare pointers, result as the last
@@ -21,6 +22,7 @@ from mlir import execution_engine, ir
 from patsparse.dialect import make_context
 from patsparse.dialect.ir_utils import entry_types
 from patsparse.lowering import toolchain
+from patsparse.lowering.approximate_math import ApproximateMathPass
 from patsparse.lowering.schedule_dense import ScheduleDensePass
 from patsparse.lowering.to_llvm import TO_LLVM
 from patsparse.passes.expand_to_linalg import ExpandToLinalgPass
@@ -47,7 +49,8 @@ class Jit:
             self.input_shapes = [list(t.shape) for t in inputs]
             self.output_shape = list(results[0].shape)
             first = ScheduleDensePass(vector_width=vector_width, fuse=fuse) if schedule else ExpandToLinalgPass()
-            run_stages(module.operation, [Stage(first)], "<jit>")
+            stages = [Stage(first), Stage(ApproximateMathPass())] if schedule else [Stage(first)]
+            run_stages(module.operation, stages, "<jit>")
             self.scheduled_text = str(module)
             run_stages(module.operation, [Stage(TO_LLVM)], "<jit>")
             self.engine = execution_engine.ExecutionEngine(

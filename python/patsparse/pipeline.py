@@ -11,6 +11,7 @@ linalg-on-tensors model to vector code on tensors, and `to_llvm_stage` the rest:
     convert-patsparse-to-vector{...}              every constant-weight convolution
     convert-linear-to-vector{...}                 fully connected layers
     patsparse-schedule-dense{vector-width}        tile + vectorize the other linalg ops
+    patsparse-approximate-math                    f32 exp/log/tanh/erf/... as arith polynomials (approximate_math)
     ---- patsparse-compile --emit mlir stops here ----
     <to LLVM>                                     bufferize, out-params, deallocation, LLVM dialect
 
@@ -35,6 +36,7 @@ from mlir import ir, passmanager
 
 from patsparse.dialect.pass_base import PassOptionError, PatsparsePass, convert_option, format_option
 from patsparse.dialect.schedule import VECTOR_WIDTHS
+from patsparse.lowering.approximate_math import ApproximateMathPass
 from patsparse.lowering.convert_linear_to_vector import ConvertLinearToVectorPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
 from patsparse.lowering.schedule_dense import ScheduleDensePass
@@ -53,7 +55,8 @@ TARGETS = ("host", "aarch64-linux-gnu")
 # Every patsparse pass, by flag (optimisation passes on tensors, then the conversions).
 PASSES: dict[str, type[PatsparsePass]] = {cls.flag: cls for cls in (
     VerifyPass, DetectPatternsPass, ReorderFiltersPass, ApplyTuningPass, EliminateRedundantLoadsPass,
-    ExpandToLinalgPass, ReportPass, InsertProfileMarksPass, ConvertPatsparseToVectorPass, ConvertLinearToVectorPass, ScheduleDensePass)}
+    ExpandToLinalgPass, ReportPass, InsertProfileMarksPass, ConvertPatsparseToVectorPass, ConvertLinearToVectorPass, ScheduleDensePass,
+    ApproximateMathPass)}
 
 
 def host_vector_width() -> int:
@@ -85,6 +88,7 @@ class CompileOptions:
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
     threads: int = 1               # default thread count of the compiled model (changeable at run time)
     profile: bool = False          # time every layer at run time (patsparse-insert-profile-marks)
+    approximate_math: bool = True  # patsparse-approximate-math (False: upstream's libm calls, for comparison)
 
     @classmethod
     def optimised(cls, **options) -> "CompileOptions":
@@ -123,7 +127,7 @@ class CompileOptions:
         "reorder-filters": ("reorder_filters", bool), "eliminate-loads": ("eliminate_loads", bool),
         "filter-pairs": ("filter_pairs", bool), "compact-indices": ("compact_indices", bool),
         "tuning-db": ("tuning_db", str), "threads": ("threads", int), "cpu": ("cpu", str),
-        "profile": ("profile", bool),
+        "profile": ("profile", bool), "approximate-math": ("approximate_math", bool),
     }
 
     @classmethod
@@ -215,6 +219,8 @@ def lower_stages(options: CompileOptions) -> list[Stage]:
                                                filter_pairs=options.filter_pairs, dense_convolutions=True))
     stages.append(ConvertLinearToVectorPass(vector_width=width, parallel=True))
     stages.append(ScheduleDensePass(vector_width=width))
+    if options.approximate_math:
+        stages.append(ApproximateMathPass())  # after vectorization: the math ops in their final form
     return [Stage(stage) for stage in stages]
 
 
