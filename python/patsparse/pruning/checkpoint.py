@@ -206,8 +206,9 @@ def _read_safetensors(path: Path, raw: bytes) -> dict:
     return data
 
 
-def _is_safetensors(raw: bytes) -> bool:
-    return len(raw) > 9 and struct.unpack("<Q", raw[:8])[0] < len(raw) and raw[8:9] == b"{"
+def _is_safetensors(start: bytes, size: int) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then the JSON header."""
+    return len(start) > 9 and struct.unpack("<Q", start[:8])[0] < size and start[8:9] == b"{"
 
 
 def read_checkpoint(path, formats=(FORMAT_PRUNED,)) -> dict:
@@ -225,7 +226,7 @@ def read_checkpoint(path, formats=(FORMAT_PRUNED,)) -> dict:
         # would only get torch.load's long "Weights only load failed".
         with open(path, "rb") as file:
             start = file.read(16)
-        if _is_safetensors(start):
+        if _is_safetensors(start, path.stat().st_size):
             data = _read_safetensors(path, path.read_bytes())
             return _check_structure(path, data, formats, expected)
         if not start.startswith((b"PK", b"\x80")):
