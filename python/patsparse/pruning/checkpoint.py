@@ -306,8 +306,8 @@ def resolve_factory(reference: str, search=(), where: str = ""):
         module = importlib.import_module(module_name)
     except Exception as err:  # a user's module: any error it raises is theirs
         raise CheckpointError(f"{prefix}model {reference!r}: cannot import module {module_name!r} ({_first_line(err)}); "
-                              f"expected it on sys.path, in the current directory or in ${MODEL_PATH_VARIABLE} "
-                              "(patsparse-prune --model-path DIR)") from None
+                              f"expected it on sys.path, in the current directory, beside the checkpoint, in "
+                              f"${MODEL_PATH_VARIABLE} or a --model-path folder") from None
     finally:
         for folder in added:
             if folder in sys.path:
