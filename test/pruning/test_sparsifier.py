@@ -14,7 +14,7 @@ from patsparse.pruning import PatternSparsifier, SparsifierError, load_pruned, v
 from patsparse.pruning.checkpoint import CheckpointError
 
 sys.path.insert(0, str(Path(__file__).parent))
-import user_models  # noqa: E402  (test/pruning is the "user's" model folder)
+import user_models  # test/pruning is the "user's" model folder
 
 
 def data(n=64):

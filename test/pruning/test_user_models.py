@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from patsparse.pruning import cli, load_pruned, verify_pruned
 from patsparse.pruning import checkpoint as C
+from patsparse.pruning import cli, load_pruned, verify_pruned
 from patsparse.pruning.datasets import IMG_EXTENSIONS, ImageFolder
 
 HERE = Path(__file__).parent
 TINY = ["--batch-size", "16", "--dense-epochs", "1", "--admm-epochs", "1", "--retrain-epochs", "1", "--no-progress",
         "--model-path", str(HERE)]
-OLD_CHECKPOINTS = sorted((HERE.parent / "data" / "checkpoints").glob("*.pt"))
+CHECKPOINTS = HERE.parent / "data" / "checkpoints"
+OLD_CHECKPOINTS = sorted(CHECKPOINTS.glob("*_p8*.pt"))  # the pruned ones (version 1)
 
 
 def make_image_folder(root: Path, per_class: int = 6, size=(16, 16), classes=("cat", "dog", "owl")) -> Path:
@@ -55,7 +56,7 @@ def test_prune_a_user_model_on_an_image_folder_then_verify(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["input_shape"] == [1, 3, 16, 16] and metrics["test_examples"] == 4  # 20% of 18 held out
     assert metrics["dataset"] == str(data) and "3 classes" in metrics["data"]
-    model, info = load_pruned(out / "pruned.pt")
+    _, info = load_pruned(out / "pruned.pt")
     assert info["model"] == "user_models:TinyNet" and info["input_shape"] == (1, 3, 16, 16)
     assert verify_pruned(out / "pruned.pt")["ok"]
     capsys.readouterr()
@@ -155,6 +156,12 @@ def test_a_checkpoint_for_another_architecture_is_refused_by_load_and_verify(tmp
 @pytest.mark.parametrize("path", OLD_CHECKPOINTS, ids=[p.name for p in OLD_CHECKPOINTS])
 def test_old_version_1_checkpoints_still_load_and_verify(path):
     assert torch.load(path, weights_only=True)["version"] == 1
-    model, info = load_pruned(path)
+    _, info = load_pruned(path)
     assert info["version"] == 1 and info["input_shape"] == (1, 1, 28, 28)
     assert verify_pruned(path)["ok"]
+
+
+def test_the_demos_trained_dense_checkpoint_loads():
+    model, info = C.load_model(CHECKPOINTS / "vgg_small_dense.pt")
+    assert info["format"] == "patsparse-dense" and info["metadata"]["accuracy"] > 93
+    assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)

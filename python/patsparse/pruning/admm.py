@@ -86,7 +86,7 @@ class AdmmPruner:
         span = max(1, math.ceil(self.shrink_fraction * self.total_updates))
         progress = min(1.0, (update + 1) / span)
         size = self.initial_library_size - (self.initial_library_size - self.num_patterns) * progress
-        return max(self.num_patterns, int(math.ceil(size - 1e-9)))
+        return max(self.num_patterns, math.ceil(size - 1e-9))
 
     def _modules(self, model):
         modules = dict(getattr(model, "module", model).named_modules())

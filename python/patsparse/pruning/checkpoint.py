@@ -304,7 +304,7 @@ def resolve_factory(reference: str, search=(), where: str = ""):
     sys.path[:0] = added
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # a user's module: any error it raises is theirs
+    except Exception as err:  # noqa: BLE001  (a user's module: any error it raises is theirs)
         raise CheckpointError(f"{prefix}model {reference!r}: cannot import module {module_name!r} ({_first_line(err)}); "
                               f"expected it on sys.path, in the current directory, beside the checkpoint, in "
                               f"${MODEL_PATH_VARIABLE} or a --model-path folder") from None
@@ -329,12 +329,12 @@ def build_model(reference: str, model_kwargs: dict | None = None, search=(), whe
     prefix = f"{where}: " if where else ""
     kwargs = dict(model_kwargs or {})
     if reference in models.MODELS:
-        factory = lambda **kw: models.build(reference, **kw)  # noqa: E731
+        factory = lambda **kw: models.build(reference, **kw)
     else:
         factory = resolve_factory(reference, search, where)
     try:
         model = factory(**kwargs)
-    except Exception as err:  # the user's factory failed
+    except Exception as err:  # noqa: BLE001  (the user's factory failed: one line, no traceback)
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         raise CheckpointError(f"{prefix}model {reference!r}: calling it({args}) failed ({_first_line(err)}); "
                               "expected a factory that returns an nn.Module") from None

@@ -269,7 +269,7 @@ def _open_folder(root: Path, model, image_size, mean, std, test_fraction, seed):
         if not 0.0 < test_fraction < 1.0:
             raise DataError(f"--test-fraction {test_fraction}: expected a value between 0 and 1")
         order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed)).tolist()
-        held = max(1, int(round(test_fraction * len(samples))))
+        held = max(1, round(test_fraction * len(samples)))
         if held >= len(samples):
             raise DataError(f"{root}: {len(samples)} image(s) are too few to hold out a test split")
         test_samples = [samples[i] for i in sorted(order[:held])]
@@ -280,7 +280,7 @@ def _open_folder(root: Path, model, image_size, mean, std, test_fraction, seed):
 
         with Image.open(train_samples[0][0]) as image:
             size = (image.height, image.width)
-    make = lambda samples, where: ImageFolder(where, size, channels, mean, std, samples, train_classes)  # noqa: E731
+    make = lambda samples, where: ImageFolder(where, size, channels, mean, std, samples, train_classes)
     description = f"image folder {root} ({len(train_classes)} classes, {size[0]}x{size[1]})"
     return Split(make(train_samples, root), f"{root} (train)"), Split(make(test_samples, test_root), f"{test_root} (test)"), \
         description

@@ -12,7 +12,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-
 # --------------------------------------------------------------------------------------------
 # Distributed helpers
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -51,7 +50,7 @@ from . import models
 from .datasets import FASHION_MNIST, DataError, Split, open_data, parse_numbers
 from .patterns import candidate_index, candidate_patterns, library_usage
 from .project import compression_report, nominal_compression
-from .sparsifier import PatternSparsifier, SparsifierError, plain_state_dict
+from .sparsifier import PatternSparsifier, plain_state_dict
 from .steps import _all_sum, _lr_at, dist_setup, distillation_loss, evaluate, recalibrate_batchnorm, weights_checksum
 
 STATE_FORMAT = "patsparse-train-state"
@@ -233,7 +232,7 @@ class Trainer:
             raise RunError(f"--resume: no training state at {path}")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # corrupt file: a clear one-line error
+        except Exception as err:  # noqa: BLE001  (corrupt file: a clear one-line error)
             raise RunError(f"--resume: cannot read {path} ({type(err).__name__})") from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise RunError(f"--resume: {path} is not a patsparse-prune training state")
