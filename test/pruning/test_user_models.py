@@ -165,3 +165,20 @@ def test_the_demos_trained_dense_checkpoint_loads():
     model, info = C.load_model(CHECKPOINTS / "vgg_small_dense.pt")
     assert info["format"] == "patsparse-dense" and info["metadata"]["accuracy"] > 93
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+@pytest.mark.training
+def test_resume_of_a_user_model_on_a_dataset_equals_an_uninterrupted_run(tmp_path):
+    args = [*TINY, "--model", "user_models:TinyNet", "--data", "user_models:tiny_data", "--patterns", "4",
+            "--connectivity", "4", "--admm-epochs", "2", "--retrain-epochs", "2"]
+    assert cli.main([*args, "--out", str(tmp_path / "whole")]) == 0
+    # Stop inside ADMM (its variables in the state), then inside retraining (the masks), then finish.
+    assert cli.main([*args, "--out", str(tmp_path / "split"), "--stop-after-epochs", "2"]) == 0
+    assert cli.main([*args, "--out", str(tmp_path / "split"), "--resume", "--stop-after-epochs", "2"]) == 0
+    assert cli.main([*args, "--out", str(tmp_path / "split"), "--resume"]) == 0
+    a = torch.load(tmp_path / "whole" / "pruned.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "pruned.pt", weights_only=True)
+    for key, value in a["state_dict"].items():
+        assert torch.equal(b["state_dict"][key], value), key
+    for name in a["layers"]:
+        assert torch.equal(a["layers"][name]["pattern_ids"], b["layers"][name]["pattern_ids"]), name
