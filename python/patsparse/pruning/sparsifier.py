@@ -21,7 +21,10 @@ The penalty can instead be added to the gradients after ``backward``
 (:meth:`PatternSparsifier.add_penalty_grad`; with a ``GradScaler`` call it after
 ``scaler.unscale_(optimizer)``). Under DistributedDataParallel prepare the inner model
 before or after wrapping (``model.module`` is looked through); every rank computes the same
-penalty and the same projections, so ranks stay in step.
+penalty and the same projections, so ranks stay in step. ``hard_prune`` registers
+parametrizations, which a DDP wrapper built before them does not follow: wrap the model in
+DDP again after it (``model = DistributedDataParallel(model.module, ...)``), as
+``patsparse-prune`` does.
 
 The method is the one of :mod:`patsparse.pruning.admm` (PatDNN / Ma et al.); ``method=
 "magnitude"`` skips ADMM: ``hard_prune`` projects the current weights onto the K most frequent

@@ -220,6 +220,14 @@ class Trainer:
             return nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         return model
 
+    def _rewrap(self, model: nn.Module, inner: nn.Module) -> nn.Module:
+        """A new DistributedDataParallel wrapper once the masks are registered: DDP does not follow
+        a parametrization added after it was built (its reducer would wait for gradients forever)."""
+        if self.world > 1:
+            del model  # the old wrapper's reducer goes with it
+            return self._wrap(inner)
+        return model
+
     def _save_state(self, state: dict) -> None:
         if self.rank == 0:
             ckpt.atomic_save(state, self.state_path)
@@ -312,6 +320,7 @@ class Trainer:
                     admm = sparsifier
                 elif phase == "retrain":
                     sparsifier = self._hard_prune(inner, extra.get("_admm_final_library"))
+                    model = self._rewrap(model, inner)
                     extra["compression_3x3"] = nominal_compression(sparsifier.layers())
                     recalibrate_batchnorm(model, train, cfg.batch_size, cfg.seed, self.device, self.rank, self.world)
                     extra["accuracy_after_hard_prune"] = evaluate(model, test, None, self.device, self.rank, self.world)
@@ -322,6 +331,8 @@ class Trainer:
                 sparsifier = self._new_sparsifier(method, total_updates).prepare(inner)
                 sparsifier.load_state_dict(sparsifier_state)
                 admm = sparsifier if phase == "admm" else None
+                if phase == "retrain":
+                    model = self._rewrap(model, inner)
             base_lr = {"dense": cfg.lr, "admm": cfg.admm_lr, "retrain": cfg.retrain_lr}[phase]
             optimizer = torch.optim.Adam(inner.parameters(), lr=base_lr)
             if opt_state is not None:
