@@ -497,6 +497,8 @@ class Trainer:
                 ckpt.save_model(self.out / "dense.pt", inner, cfg.model, meta, input_shape=self.input_shape)
             else:
                 meta["keep_ratios"] = dict(sparsifier.keep_ratios)
+                # The run's method: hard pruning used ADMM's library through a plain projection.
+                meta["sparsifier"] = {**sparsifier.options(), "method": cfg.method}
                 sparsifier.export(inner, self.out / "pruned.pt", factory=cfg.model, metadata=meta,
                                   input_shape=self.input_shape)
             atomic_write(self.out / "metrics.json", json.dumps(metrics, indent=1, default=float) + "\n")
