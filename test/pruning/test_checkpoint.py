@@ -24,7 +24,7 @@ def pruned_file(tmp_path, connectivity=8.0):
 def test_roundtrip_and_weights_only_format(tmp_path):
     path, model, layers = pruned_file(tmp_path)
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == "patsparse-pruned" and raw["version"] == 1 and raw["model"] == "vgg_small"
+    assert raw["format"] == "patsparse-pruned" and raw["version"] == 2 and raw["model"] == "vgg_small"
     assert set(raw["layers"]) == set(layers)
     lib = raw["layers"]["features.3"]["pattern_library"]
     assert lib.dtype == torch.int8 and tuple(lib.shape) == (6, 9)

@@ -107,6 +107,6 @@ def test_projection_is_idempotent_and_in_the_library(kernels, k):
 
 def test_projection_keeps_torch_type():
     w = torch.randn(4, 3, 3, 3)
-    projected, ids = P.project_onto_library(w, P.default_library(8))
+    projected, _ = P.project_onto_library(w, P.default_library(8))
     assert isinstance(projected, torch.Tensor) and projected.dtype == w.dtype and projected.shape == w.shape
     assert ((projected != 0).flatten(2).sum(2) <= 4).all()

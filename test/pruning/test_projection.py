@@ -122,3 +122,28 @@ def test_library_is_the_models_most_frequent_natural_patterns():
     counts = P.pattern_frequencies(kernels)
     lib = layers["2"]["pattern_library"]
     assert sorted(P.candidate_index(r) for r in lib) == sorted(np.argsort(-counts, kind="stable")[:6].tolist())
+
+
+def test_project_mobilenet_v2_depthwise_kernels_only_when_asked(tmp_path):
+    from patsparse.pruning import models
+    from patsparse.pruning.checkpoint import save_pruned
+    from patsparse.pruning.project import pattern_conv_layers
+    from patsparse.pruning.verify import verify_pruned
+
+    torch.manual_seed(0)
+    model = models.build("mobilenet_v2")
+    depthwise = [name for name, m in pattern_conv_layers(model) if m.groups > 1]
+    assert len(depthwise) == 17  # one per inverted residual block
+    before = project_onto_patterns(models.build("mobilenet_v2"), num_patterns=8, connectivity=8.0)
+    assert list(before) == ["features.0.0"]  # the default is unchanged: dense 3x3 convs only
+    layers = project_onto_patterns(model, num_patterns=8, connectivity=8.0, include_grouped=True)
+    assert set(depthwise) < set(layers)
+    for name in depthwise:
+        info, weight = layers[name], dict(model.named_modules())[name].weight
+        assert info["groups"] == weight.shape[0] and info["pattern_ids"].shape == (weight.shape[0], 1)
+        assert info["kernel_mask"].all() and info["keep_ratio"] == 1.0  # no connectivity pruning
+        assert ((weight != 0).sum((2, 3)) == 4).all()
+    path = tmp_path / "mnv2.pt"
+    save_pruned(path, model, "mobilenet_v2", layers)
+    report = verify_pruned(path)
+    assert report["ok"] and report["layers"][depthwise[0]]["kind"] == "depthwise"

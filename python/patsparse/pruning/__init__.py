@@ -2,6 +2,8 @@
 
 Public entry points (imported lazily, so ``patsparse.pruning.patterns`` needs numpy only):
 
+- :class:`PatternSparsifier` -- prune any model in your own training loop (``prepare``,
+  ``penalty_loss`` / ``add_penalty_grad``, ``step``, ``hard_prune``, ``squash_mask``, ``export``).
 - :func:`project_onto_patterns` -- project a model's 3x3 convs onto K patterns (+ connectivity).
 - :mod:`patsparse.pruning.models` -- ``build(name)``, ``MODELS``, ``input_shape(name)``.
 - :mod:`patsparse.pruning.checkpoint` -- ``save_pruned``, ``load_pruned``, ``CheckpointError``.
@@ -11,6 +13,10 @@ See docs/pruning.md.
 """
 
 _LAZY = {
+    "PatternSparsifier": ("sparsifier", "PatternSparsifier"),
+    "SparsifierError": ("sparsifier", "SparsifierError"),
+    "ImageFolder": ("datasets", "ImageFolder"),
+    "load_model": ("checkpoint", "load_model"),
     "project_onto_patterns": ("project", "project_onto_patterns"),
     "compression_report": ("project", "compression_report"),
     "conv3x3_layers": ("project", "conv3x3_layers"),
@@ -20,7 +26,7 @@ _LAZY = {
     "verify_pruned": ("verify", "verify_pruned"),
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605
 
 
 def __getattr__(name):

@@ -34,11 +34,18 @@ from .project import conv3x3_layers, layer_keep_ratios
 
 
 class AdmmPruner:
-    """ADMM state (Z, U, Y, V per 3x3 layer, the shrinking library, rho) for one model."""
+    """ADMM state (Z, U, Y, V per 3x3 layer, the shrinking library, rho) for one model.
+
+    The engine behind :class:`patsparse.pruning.PatternSparsifier` (method "admm"), which is the
+    public interface. ``layers`` (``(name, conv)`` pairs) and ``keep_ratios`` (per layer) choose
+    the layers and their connectivity; by default every dense 3x3 conv, at the ratios of
+    :func:`~patsparse.pruning.project.layer_keep_ratios`.
+    """
 
     def __init__(self, model, num_patterns: int, connectivity: float | None = None, exempt_first: bool = True,
                  initial_library: int = 32, rho: float = 0.05, rho_max: float = 2.0, total_updates: int = 10,
-                 shrink_fraction: float = 0.6, allocation: str = "uniform"):
+                 shrink_fraction: float = 0.6, allocation: str = "uniform", layers=None,
+                 keep_ratios: dict[str, float] | None = None):
         self.num_patterns = int(num_patterns)
         self.connectivity = connectivity
         self.rho0, self.rho_max = float(rho), float(rho_max)
@@ -46,9 +53,10 @@ class AdmmPruner:
         self.shrink_fraction = float(shrink_fraction)
         self.updates_done = 0
         self.rho = self.rho0
-        layers = conv3x3_layers(model)
+        layers = conv3x3_layers(model) if layers is None else list(layers)
         self.names = [name for name, _ in layers]
-        ratios = layer_keep_ratios(model, connectivity, exempt_first, allocation)
+        ratios = layer_keep_ratios(model, connectivity, exempt_first, allocation) if keep_ratios is None \
+            else {name: float(keep_ratios.get(name, 1.0)) for name in self.names}
         self.num_keep = {name: conn.kernels_to_keep(m.weight.shape[0] * m.weight.shape[1], ratios[name])
                          for name, m in layers}
         self.use_connectivity = any(r < 1.0 for r in ratios.values())
@@ -78,10 +86,11 @@ class AdmmPruner:
         span = max(1, math.ceil(self.shrink_fraction * self.total_updates))
         progress = min(1.0, (update + 1) / span)
         size = self.initial_library_size - (self.initial_library_size - self.num_patterns) * progress
-        return max(self.num_patterns, int(math.ceil(size - 1e-9)))
+        return max(self.num_patterns, math.ceil(size - 1e-9))
 
     def _modules(self, model):
-        return dict(conv3x3_layers(model))
+        modules = dict(getattr(model, "module", model).named_modules())
+        return {name: modules[name] for name in self.names}
 
     def penalty(self, model) -> float:
         """rho/2 (||W - Z + U||^2 + ||W - Y + V||^2), for logging."""

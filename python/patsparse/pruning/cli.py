@@ -10,7 +10,10 @@ import sys
 PROG = "patsparse-prune"
 
 DESCRIPTION = """\
-Pattern-based pruning on Fashion-MNIST (from the Debian package dataset-fashion-mnist).
+Pattern-based pruning of any model (a built-in one or module.path:factory) on Fashion-MNIST
+(the default, from the Debian package dataset-fashion-mnist), an image folder
+(torchvision's ImageFolder layout: root/class_x/img.png) or a module.path:factory returning
+(train, test) datasets or DataLoaders.
 
 Every 3x3 kernel keeps 4 weights in one of K library patterns (2.25x on the 3x3 layers);
 --connectivity additionally removes whole kernels so the 3x3 layers reach that total
@@ -32,6 +35,7 @@ subcommands:
 
 examples:
   patsparse-prune --model vgg_small --patterns 8 --connectivity 8 --quick --out runs/demo
+  patsparse-prune --model my_models:TinyNet --data ./imgs --model-path . --patterns 8 --out runs/tiny
   patsparse-prune verify runs/demo/pruned.pt
   patsparse-prune project --model vgg16 --patterns 8 --connectivity 8 -o vgg16_p8_c8.pt
   patsparse-prune --model vgg_small --method dense --dense-epochs 6 --out runs/dense
@@ -56,8 +60,25 @@ def build_prune_parser() -> argparse.ArgumentParser:
                                       f"       {PROG} project --model NAME [options] -o CKPT",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to prune")
-    g.add_argument("--model", default="vgg_small", choices=[m for m in MODELS if MODELS[m][1][1:] == (1, 28, 28)],
-                   help="network for 1x28x28 input (default: vgg_small)")
+    g.add_argument("--model", default="vgg_small", metavar="NAME|module.path:factory",
+                   help="a built-in network (" + ", ".join(MODELS) + ") or a function / nn.Module class "
+                        "that takes no arguments, as module.path:factory (default: vgg_small)")
+    g.add_argument("--model-path", action="append", default=None, metavar="DIR",
+                   help="folder to import --model / --data modules from (repeatable; also $PATSPARSE_MODEL_PATH; "
+                        "the current directory is searched too)")
+    g.add_argument("--data", default="fashion-mnist", metavar="fashion-mnist|DIR|module.path:factory",
+                   help="training data: fashion-mnist (default), an image folder in torchvision's ImageFolder layout "
+                        "(DIR/class_x/img.png, or DIR/train/... and DIR/test/...), or a function returning "
+                        "(train, test) datasets or DataLoaders")
+    g.add_argument("--image-size", metavar="H,W", help="image folder: resize to this size (default: the model's "
+                                                       "input_shape attribute, else the first image's size)")
+    g.add_argument("--image-mean", metavar="M[,M,M]", help="image folder: subtract this per-channel mean (after /255)")
+    g.add_argument("--image-std", metavar="S[,S,S]", help="image folder: divide by this per-channel std")
+    g.add_argument("--test-fraction", type=float, default=0.2,
+                   help="image folder without train/ and test/: hold out this share of the images (default: 0.2)")
+    g.add_argument("--no-grouped", dest="include_grouped", action="store_false",
+                   help="leave depthwise and grouped 3x3 convs dense (default: pattern-prune them too, with no "
+                        "connectivity pruning)")
     g.add_argument("--method", default="admm", choices=["admm", "magnitude", "dense"],
                    help="admm: ADMM pattern+connectivity pruning; magnitude: project the dense weights and "
                         "retrain (baseline); dense: only train the dense model (default: admm)")
@@ -121,8 +142,10 @@ def build_verify_parser() -> argparse.ArgumentParser:
                                 description="Verify a pruned checkpoint: every 3x3 kernel is all zero or has its "
                                             "non-zeros only inside its library pattern. Prints the per-layer "
                                             "compression; exits 1 on any violation.")
-    p.add_argument("checkpoint", help="a pruned checkpoint (pruned.pt)")
+    p.add_argument("checkpoint", help="a pruned checkpoint (pruned.pt or .safetensors)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--model-path", action="append", default=None, metavar="DIR",
+                   help="folder to import the checkpoint's module:factory model from (repeatable)")
     return p
 
 
@@ -140,6 +163,9 @@ def build_project_parser() -> argparse.ArgumentParser:
     p.add_argument("--connectivity", type=float, metavar="X",
                    help="total compression of the 3x3 layers incl. the 2.25x of patterns (default: none)")
     p.add_argument("--dense-checkpoint", metavar="CKPT", help="start from these weights instead of random ones")
+    p.add_argument("--include-grouped", action="store_true",
+                   help="pattern-project depthwise and grouped 3x3 convs too (no connectivity pruning there), "
+                        "e.g. for mobilenet_v2 (default: dense 3x3 convs only)")
     p.add_argument("--seed", type=int, default=0, help="weights and calibration inputs (default: 0)")
     p.add_argument("-o", "--out", required=True, metavar="CKPT", help="the pruned checkpoint to write")
     return p
@@ -163,7 +189,10 @@ def _config_from_args(args, argv):
                   admm_updates_per_epoch=args.admm_updates_per_epoch, initial_library=args.initial_library,
                   train_limit=args.train_limit, test_limit=args.test_limit, augment=args.augment, seed=args.seed,
                   dense_checkpoint=args.dense_checkpoint, distill=args.distill,
-                  distill_temperature=args.distill_temperature)
+                  distill_temperature=args.distill_temperature, data=args.data, image_size=args.image_size,
+                  image_mean=args.image_mean, image_std=args.image_std, test_fraction=args.test_fraction,
+                  include_grouped=args.include_grouped,
+                  model_path=os.pathsep.join(args.model_path) if args.model_path else None)
 
 
 def _error(message: str) -> int:
@@ -179,7 +208,7 @@ def verify_main(argv) -> int:
 
     args = build_verify_parser().parse_args(argv)
     try:
-        report = verify_pruned(args.checkpoint)
+        report = verify_pruned(args.checkpoint, model_path=args.model_path)
     except CheckpointError as err:
         return _error(str(err))
     if args.json:
@@ -215,10 +244,12 @@ def project_main(argv) -> int:
             return _error(str(err))
         if info["model"] != args.model:
             return _error(f"{args.dense_checkpoint}: holds model {info['model']!r}, expected {args.model!r}")
-    model, layers = projected_model(args.model, args.patterns, args.connectivity, args.seed, model=model)
+    model, layers = projected_model(args.model, args.patterns, args.connectivity, args.seed, model=model,
+                                    include_grouped=args.include_grouped)
     report = compression_report(model)
     save_pruned(args.out, model, args.model, layers,
                 {"method": "projection", "patterns": args.patterns, "connectivity": args.connectivity,
+                 "include_grouped": args.include_grouped,
                  "seed": args.seed, "input_shape": list(models.input_shape(args.model)),
                  "compression_3x3": report["compression"], "command": shlex.join([PROG, "project", *argv])})
     print(f"{PROG}: {args.model} projected onto {args.patterns} patterns, 3x3 compression "
@@ -232,6 +263,7 @@ def prune_main(argv) -> int:
 
     from .checkpoint import CheckpointError
     from .data import DataError
+    from .sparsifier import SparsifierError
     from .train import RunError, Trainer
 
     torch.set_num_threads(max(1, args.threads))
@@ -243,7 +275,7 @@ def prune_main(argv) -> int:
         trainer = Trainer(config, args.out, progress=args.progress, command=command, device=args.device)
         metrics = trainer.run(resume=args.resume, stop_after_epochs=args.stop_after_epochs)
         code = 0
-    except (CheckpointError, DataError, RunError, ValueError) as err:
+    except (CheckpointError, DataError, RunError, SparsifierError, ValueError) as err:
         code = _error(str(err))
     finally:
         import torch.distributed as dist

@@ -98,4 +98,4 @@ def keep_ratios_for_target(kernel_counts, target_compression: float | None, exem
 
 def kernels_to_keep(num_kernels: int, keep_ratio: float) -> int:
     """Number of kernels a layer keeps at ``keep_ratio`` (rounded, at least one)."""
-    return max(1, min(num_kernels, int(round(keep_ratio * num_kernels))))
+    return max(1, min(num_kernels, round(keep_ratio * num_kernels)))

@@ -31,6 +31,8 @@ and, for the small nets, ``width`` (channels of the first stage).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -201,7 +203,7 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, expand_ratio: int):
         super().__init__()
-        hidden = int(round(in_ch * expand_ratio))
+        hidden = round(in_ch * expand_ratio)
         self.use_residual = stride == 1 and in_ch == out_ch
         layers = [_conv_bn_relu6(in_ch, hidden, 1)] if expand_ratio != 1 else []
         layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
@@ -215,7 +217,7 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(nn.Module):
     """torchvision.models.mobilenet_v2 (width 1.0), with its initialisation."""
 
-    SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+    SETTINGS: ClassVar = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
                 (6, 320, 1, 1)]  # expansion t, channels c, blocks n, first stride s
 
     def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, in_channels: int = 3):

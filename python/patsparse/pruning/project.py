@@ -26,6 +26,31 @@ def conv3x3_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return [(name, m) for name, m in model.named_modules() if is_conv3x3(m)]
 
 
+def is_pattern_conv(module: nn.Module, include_grouped: bool = True) -> bool:
+    """True for a 2-d 3x3 convolution that patterns can prune: dense, or (``include_grouped``)
+    grouped / depthwise, whose weight ``(O, I / groups, 3, 3)`` is a grid of 3x3 kernels too."""
+    return isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (3, 3) and \
+        (module.groups == 1 or include_grouped)
+
+
+def pattern_conv_layers(model: nn.Module, include_grouped: bool = True) -> list[tuple[str, nn.Conv2d]]:
+    """``(name, module)`` of every pattern-prunable 3x3 conv (see :func:`is_pattern_conv`), in order.
+
+    >>> m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, groups=8), nn.Conv2d(8, 4, 1))
+    >>> [name for name, _ in pattern_conv_layers(m)], [name for name, _ in pattern_conv_layers(m, False)]
+    (['0', '1'], ['0'])
+    """
+    model = getattr(model, "module", model)
+    return [(name, m) for name, m in model.named_modules() if is_pattern_conv(m, include_grouped)]
+
+
+def conv_kind(module: nn.Conv2d) -> str:
+    """``"dense"`` (groups 1), ``"depthwise"`` (one input channel per group) or ``"grouped"``."""
+    if module.groups == 1:
+        return "dense"
+    return "depthwise" if module.in_channels == module.groups else "grouped"
+
+
 def layer_keep_ratios(model: nn.Module, connectivity: float | None, exempt_first: bool = True,
                       allocation: str = "uniform") -> dict[str, float]:
     """Per-layer kernel keep ratio reaching ``connectivity`` x total on the 3x3 layers.
@@ -62,10 +87,19 @@ def hard_prune(model: nn.Module, library, keep_ratios: dict[str, float] | None =
     Kernels are first projected onto their best pattern; connectivity pruning then ranks
     the *projected* kernels by L2 norm. Returns the layers dict.
     """
+    return prune_layers(conv3x3_layers(model), library, keep_ratios)
+
+
+@torch.no_grad()
+def prune_layers(named_convs, library, keep_ratios: dict[str, float] | None = None) -> dict:
+    """:func:`hard_prune` on the given ``(name, conv)`` pairs (dense, grouped or depthwise).
+
+    A grouped conv's kernel grid is ``(O, I / groups)``; its entry also records ``groups``.
+    """
     library = check_library(library)
     keep_ratios = keep_ratios or {}
     layers = {}
-    for name, module in conv3x3_layers(model):
+    for name, module in named_convs:
         weight = module.weight
         projected, ids = project_onto_library(weight.data, library)
         num_kernels = weight.shape[0] * weight.shape[1]
@@ -81,6 +115,8 @@ def hard_prune(model: nn.Module, library, keep_ratios: dict[str, float] | None =
             "pattern_ids": np.where(kernel_mask_np, ids, -1).astype(np.int64),
             "kernel_mask": kernel_mask_np,
         }
+        if module.groups != 1:
+            layers[name]["groups"] = int(module.groups)
     return layers
 
 
@@ -94,7 +130,8 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
 
 
 def project_onto_patterns(model: nn.Module, num_patterns: int = 8, connectivity: float | None = None,
-                          exempt_first: bool = True, library=None, allocation: str = "uniform") -> dict:
+                          exempt_first: bool = True, library=None, allocation: str = "uniform",
+                          include_grouped: bool = False) -> dict:
     """Project a model's 3x3 conv weights onto ``num_patterns`` patterns, in place.
 
     The library is the ``num_patterns`` most frequent natural patterns of the model's own
@@ -102,26 +139,35 @@ def project_onto_patterns(model: nn.Module, num_patterns: int = 8, connectivity:
     of the 3x3 layers, patterns included, e.g. 8.0) whole kernels are then removed by L2
     norm at per-layer rates set by ``allocation`` (see :func:`layer_keep_ratios`);
     ``exempt_first`` keeps the first 3x3 layer's kernels.
+    With ``include_grouped`` depthwise and grouped 3x3 convs are pattern-projected too (one
+    library pattern per kernel, no connectivity pruning: they keep every kernel, and the
+    connectivity target counts the dense 3x3 layers only); off by default, so existing callers
+    get the dense 3x3 layers alone, as before.
     Returns the layers dict, each entry also holding ``keep_ratio``.
     Works with random or trained weights; magnitude projection without retraining.
     """
-    layers_list = conv3x3_layers(model)
+    layers_list = pattern_conv_layers(model, include_grouped)
     if not layers_list:
         return {}
     if library is None:
         library = extract_library([m.weight for _, m in layers_list], num_patterns)
-    ratios = layer_keep_ratios(model, connectivity, exempt_first, allocation)
-    layers = hard_prune(model, library, ratios)
+    ratios = {name: 1.0 for name, _ in layers_list}
+    if any(m.groups == 1 for _, m in layers_list):
+        ratios.update(layer_keep_ratios(model, connectivity, exempt_first, allocation))
+    layers = prune_layers(layers_list, library, ratios)
     for name, info in layers.items():
         info["keep_ratio"] = ratios[name]
     return layers
 
 
-def compression_report(model: nn.Module) -> dict:
-    """Per 3x3 layer: kernels, kept (non-zero) kernels, non-zero weights, compression; and totals."""
+def compression_report(model: nn.Module, include_grouped: bool = False) -> dict:
+    """Per 3x3 layer: kernels, kept (non-zero) kernels, non-zero weights, compression; and totals.
+
+    ``include_grouped`` counts depthwise / grouped 3x3 convs too (default: dense 3x3 layers only).
+    """
     per_layer = {}
     dense_total = nonzero_total = 0
-    for name, module in conv3x3_layers(model):
+    for name, module in pattern_conv_layers(model, include_grouped):
         weight = module.weight.detach()
         dense = weight.numel()
         nonzero = int((weight != 0).sum())
@@ -148,6 +194,7 @@ def nominal_compression(layers: dict) -> float:
 
 
 __all__ = [
-    "TAPS", "apply_masks", "compression_report", "conv3x3_layers", "hard_prune", "is_conv3x3",
-    "layer_keep_ratios", "masks_from_layers", "nominal_compression", "project_onto_patterns",
+    "TAPS", "apply_masks", "compression_report", "conv3x3_layers", "conv_kind", "hard_prune", "is_conv3x3",
+    "is_pattern_conv", "layer_keep_ratios", "masks_from_layers", "nominal_compression", "pattern_conv_layers",
+    "project_onto_patterns", "prune_layers",
 ]

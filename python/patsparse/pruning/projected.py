@@ -38,15 +38,21 @@ def calibrate_batchnorm_on_noise(model: nn.Module, input_shape, batches: int = 4
 
 
 def projected_model(name: str, patterns: int = 8, connectivity: float | None = None, seed: int = 0,
-                    model: nn.Module | None = None, calibration_batches: int = 4) -> tuple[nn.Module, dict]:
+                    model: nn.Module | None = None, calibration_batches: int = 4,
+                    include_grouped: bool = False) -> tuple[nn.Module, dict]:
     """`(model in eval mode, layers)`: `name` (or `model`) projected onto `patterns` patterns.
 
     `layers` is the dict `save_pruned` stores (pattern library, pattern ids, kernel mask and
-    keep ratio per 3x3 layer).
+    keep ratio per 3x3 layer). `include_grouped` pattern-projects depthwise and grouped 3x3
+    convs too (MobileNetV2's), patterns only; off by default, as before.
+
+    >>> model, layers = projected_model("mobilenet_v2", include_grouped=True)  # doctest: +SKIP
+    >>> layers["features.1.conv.0.0"]["groups"]                                 # doctest: +SKIP
+    32
     """
     if model is None:
         torch.manual_seed(seed)
         model = models.build(name)
-    layers = project_onto_patterns(model, patterns, connectivity)
+    layers = project_onto_patterns(model, patterns, connectivity, include_grouped=include_grouped)
     calibrate_batchnorm_on_noise(model, models.input_shape(name), calibration_batches, seed=seed)
     return model.eval(), layers

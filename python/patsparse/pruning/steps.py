@@ -12,8 +12,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from . import data as fmnist
-
 # --------------------------------------------------------------------------------------------
 # Distributed helpers
 
@@ -68,17 +66,22 @@ def _lr_at(base: float, step: int, total: int, schedule: str) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images, labels, device, rank: int = 0, world: int = 1, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (percent) on the given examples (sharded over ranks, summed)."""
+def evaluate(model: nn.Module, images, labels=None, device="cpu", rank: int = 0, world: int = 1,
+             batch_size: int = 1000) -> float:
+    """Top-1 accuracy (percent) on the given examples (sharded over ranks, summed).
+
+    ``images`` is a tensor (with ``labels``) or a :class:`~patsparse.pruning.datasets.Split`.
+    """
+    from .datasets import Split, TensorData
+
+    split = images if isinstance(images, Split) else Split(TensorData(images, labels), "examples")
     model.eval()
-    correct = 0
-    shard = range(rank, len(images), world)
-    idx = torch.tensor(list(shard), dtype=torch.long)
-    for start in range(0, len(idx), batch_size):
-        sel = idx[start:start + batch_size]
-        out = model(images[sel].to(device))
-        correct += int((out.argmax(1).cpu() == labels[sel]).sum())
-    total_correct, total = _all_sum([float(correct), float(len(idx))], device, world)
+    correct = seen = 0
+    for x, y in split.eval_batches(batch_size, rank, world):
+        out = model(x.to(device))
+        correct += int((out.argmax(1).cpu() == y).sum())
+        seen += len(y)
+    total_correct, total = _all_sum([float(correct), float(seen)], device, world)
     return 100.0 * total_correct / max(1.0, total)
 
 
@@ -98,10 +101,12 @@ def recalibrate_batchnorm(model: nn.Module, images, batch_size: int, seed: int, 
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration batches
+    from .datasets import Split, TensorData
+
+    split = images if isinstance(images, Split) else \
+        Split(TensorData(images, torch.zeros(len(images), dtype=torch.long)), "examples")
     model.train()
-    dummy = torch.zeros(len(images), dtype=torch.long)
-    for i, (x, _) in enumerate(fmnist.batches(images, dummy, batch_size, seed=seed, epoch=10_000, rank=rank,
-                                              world_size=world)):
+    for i, (x, _) in enumerate(split.batches(batch_size, seed=seed, epoch=10_000, rank=rank, world=world)):
         if i >= num_batches:
             break
         model(x.to(device))
@@ -109,10 +114,11 @@ def recalibrate_batchnorm(model: nn.Module, images, batch_size: int, seed: int, 
         m.momentum = momentum
 
 
-def weights_checksum(model: nn.Module) -> float:
-    """A float64 fingerprint of all parameters and buffers (to compare ranks / runs)."""
-    model = getattr(model, "module", model)
-    return float(sum(t.double().abs().sum() * (i + 1) for i, t in enumerate(model.state_dict().values())
+def weights_checksum(model) -> float:
+    """A float64 fingerprint of all parameters and buffers (to compare ranks / runs): of a model
+    or of a state dict."""
+    state = model if isinstance(model, dict) else getattr(model, "module", model).state_dict()
+    return float(sum(t.double().abs().sum() * (i + 1) for i, t in enumerate(state.values())
                      if t.is_floating_point()))
 
 

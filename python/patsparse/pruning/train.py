@@ -1,12 +1,17 @@
 """The training loop: dense baseline, ADMM pattern + connectivity pruning, masked retraining.
 
+Built on :class:`patsparse.pruning.PatternSparsifier` (the same calls a user makes in their own
+loop): the ADMM phase adds its penalty gradient and calls ``step``; the retraining phase starts
+with ``hard_prune`` (masks as parametrizations); the end is ``export``. Any model
+(``module.path:factory`` or a zoo name) and any data (:mod:`patsparse.pruning.datasets`).
+
 A run is a list of phases, each a number of epochs:
 
 - ``dense``    train the baseline (skipped when starting from ``dense_checkpoint``);
 - ``admm``     ADMM with the augmented-Lagrangian penalty (method "admm" only), at a constant
                learning rate or (``admm_lr_schedule="cosine"``) one decaying to 0 over the phase;
 - ``retrain``  hard prune (pattern projection, then connectivity by kernel L2 norm), then
-               masked retraining: the masks are applied after every optimiser step. For
+               masked retraining: the masks are parametrizations of the weights. For
                method "magnitude" the hard prune happens on the dense weights directly and the
                retraining gets the ADMM epochs too, so both methods train equally long.
 
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -42,21 +46,15 @@ from torch import nn
 from patsparse.dialect.support import atomic_write
 
 from . import checkpoint as ckpt
-from . import data as fmnist
 from . import models
-from .admm import AdmmPruner
-from .patterns import library_usage
-from .project import (
-    apply_masks,
-    compression_report,
-    hard_prune,
-    layer_keep_ratios,
-    masks_from_layers,
-    nominal_compression,
-)
+from .datasets import FASHION_MNIST, DataError, Split, open_data, parse_numbers
+from .patterns import candidate_index, candidate_patterns, library_usage
+from .project import compression_report, nominal_compression
+from .sparsifier import PatternSparsifier, plain_state_dict
 from .steps import _all_sum, _lr_at, dist_setup, distillation_loss, evaluate, recalibrate_batchnorm, weights_checksum
 
 STATE_FORMAT = "patsparse-train-state"
+STATE_VERSION = 2  # 2: the sparsifier's state (ADMM variables or masks) in "sparsifier_state"
 METHODS = ("admm", "magnitude", "dense")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -90,6 +88,13 @@ class Config:
     dense_checkpoint: str | None = None
     distill: float = 0.0
     distill_temperature: float = 4.0
+    data: str = FASHION_MNIST
+    image_size: str | None = None
+    image_mean: str | None = None
+    image_std: str | None = None
+    test_fraction: float = 0.2
+    include_grouped: bool = True
+    model_path: str | None = None  # where module:factory models / data are imported from (not a result)
 
     def phases(self) -> list[tuple[str, int]]:
         phases = []
@@ -113,9 +118,11 @@ class Trainer:
                  device: str | None = None):
         if config.method not in METHODS:
             raise RunError(f"unknown method {config.method!r}; choose from {', '.join(METHODS)}")
-        if config.model not in models.MODELS:
-            raise RunError(f"unknown model {config.model!r}; choose from {', '.join(models.MODELS)}")
-        if models.input_shape(config.model)[1:] != (1, 28, 28):
+        if config.model not in models.MODELS and not ckpt._REFERENCE.match(config.model):
+            raise RunError(f"unknown model {config.model!r}; expected one of {', '.join(models.MODELS)} or a "
+                           "module.path:factory reference")
+        if config.model in models.MODELS and config.data == FASHION_MNIST and \
+                models.input_shape(config.model)[1:] != (1, 28, 28):
             raise RunError(f"model {config.model!r} takes {models.input_shape(config.model)[1:]} input; "
                            "training on Fashion-MNIST needs a 1x28x28 model (vgg_small, vgg_wide, resnet_small)")
         if not 1 <= config.patterns <= 56:
@@ -144,14 +151,81 @@ class Trainer:
 
             tqdm.write(message)
 
+    def _search(self) -> list[str]:
+        return ckpt.model_search_path(None, self.config.model_path.split(os.pathsep) if self.config.model_path else None)
+
+    def _build(self) -> nn.Module:
+        return ckpt.build_model(self.config.model, {}, self._search(), where="--model")
+
     def _new_model(self) -> nn.Module:
         torch.manual_seed(self.config.seed)
-        return models.build(self.config.model)
+        return self._build()
+
+    def _new_sparsifier(self, method: str, total_updates: int = 1) -> PatternSparsifier:
+        cfg = self.config
+        return PatternSparsifier(cfg.patterns, cfg.connectivity, method, exempt_first=cfg.exempt_first,
+                                 allocation=cfg.allocation, include_grouped=cfg.include_grouped,
+                                 updates=total_updates, initial_library=cfg.initial_library, rho=cfg.rho,
+                                 rho_max=cfg.rho_max)
+
+    def _open_data(self, model: nn.Module) -> tuple[Split, Split, str]:
+        cfg = self.config
+        size = parse_numbers(cfg.image_size, "--image-size", int)
+        if size is not None and len(size) == 1:
+            size = size * 2
+        if size is not None and len(size) != 2:
+            raise DataError(f"--image-size {cfg.image_size!r}: expected H,W (or one number for square images)")
+        if size is None and cfg.model in models.MODELS:
+            size = models.input_shape(cfg.model)[-2:]
+        train, test, description = open_data(
+            cfg.data, model=model, image_size=size, mean=parse_numbers(cfg.image_mean, "--image-mean"),
+            std=parse_numbers(cfg.image_std, "--image-std"), test_fraction=cfg.test_fraction, seed=cfg.seed,
+            search=self._search())
+        return train.limited(cfg.train_limit), test.limited(cfg.test_limit), description
+
+    def _check_fit(self, model: nn.Module, split: Split) -> tuple[int, ...]:
+        """The input shape ``(1, C, H, W)`` of the data; DataError when a sample does not fit the model."""
+        cfg = self.config
+        if len(split) == 0:
+            raise DataError(f"{split.name}: holds no examples")
+        try:
+            x, y = split.first_sample()
+        except DataError:
+            raise
+        except Exception as err:  # noqa: BLE001  (the user's dataset failed: one line)
+            raise DataError(f"{split.name}: reading the first example failed ({ckpt._first_line(err)})") from None
+        if not isinstance(x, torch.Tensor) or x.ndim != 3:
+            what = f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
+            raise DataError(f"{split.name}: a sample is {what}; expected an image tensor (C, H, W) and a label")
+        shape = (1, *x.shape)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(x[None].float())
+        except Exception as err:  # noqa: BLE001  (wrong shapes: say which, in one line)
+            raise DataError(f"{split.name}: samples of shape {tuple(x.shape)} do not fit model {cfg.model!r} "
+                            f"({ckpt._first_line(err)}); expected images the model accepts (see --image-size)") from None
+        finally:
+            model.train(was_training)
+        label = int(y)
+        if out.ndim != 2 or not 0 <= label < out.shape[1]:
+            raise DataError(f"{split.name}: label {label} but model {cfg.model!r} outputs shape {tuple(out.shape)}; "
+                            "expected (N, classes) logits with labels 0..classes-1")
+        return shape
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         model.to(self.device)
         if self.world > 1:
             return nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return model
+
+    def _rewrap(self, model: nn.Module, inner: nn.Module) -> nn.Module:
+        """A new DistributedDataParallel wrapper once the masks are registered: DDP does not follow
+        a parametrization added after it was built (its reducer would wait for gradients forever)."""
+        if self.world > 1:
+            del model  # the old wrapper's reducer goes with it
+            return self._wrap(inner)
         return model
 
     def _save_state(self, state: dict) -> None:
@@ -166,17 +240,20 @@ class Trainer:
             raise RunError(f"--resume: no training state at {path}")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # corrupt file: a clear one-line error
+        except Exception as err:  # noqa: BLE001  (corrupt file: a clear one-line error)
             raise RunError(f"--resume: cannot read {path} ({type(err).__name__})") from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise RunError(f"--resume: {path} is not a patsparse-prune training state")
+        if state.get("version") != STATE_VERSION:
+            raise RunError(f"--resume: {path} was written by an older patsparse-prune (state version "
+                           f"{state.get('version')}, expected {STATE_VERSION}); start the run again")
         saved = state["config"]
         current = dataclasses.asdict(self.config)
         # Options added later than the state file: it was written with their defaults.
         defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-        ignored = set()
+        ignored = {"model_path"}  # where the model's module lies does not change the result
         if self.config.method == "dense":  # pruning options do not affect a dense-only run
-            ignored = {"patterns", "connectivity", "exempt_first", "allocation", "admm_epochs", "retrain_epochs", "admm_lr", "admm_lr_schedule",
+            ignored |= {"patterns", "include_grouped", "connectivity", "exempt_first", "allocation", "admm_epochs", "retrain_epochs", "admm_lr", "admm_lr_schedule",
                        "retrain_lr", "rho", "rho_max", "admm_updates_per_epoch", "initial_library", "distill",
                        "distill_temperature"}
         diff = [k for k in current if k not in ignored and saved.get(k, defaults[k]) != current[k]]
@@ -189,29 +266,27 @@ class Trainer:
         """Train all phases; returns the metrics dict when finished (None if stopped early)."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        train_x, train_y = fmnist.load_fashion_mnist("train", cfg.train_limit)
-        test_x, test_y = fmnist.load_fashion_mnist("test", cfg.test_limit)
         phases = cfg.phases()
-        iters_per_epoch = math.ceil(math.ceil(len(train_x) / self.world) / cfg.batch_size)
-
         model = self._new_model()
+        train, test, self.data_description = self._open_data(model)
+        self.input_shape = self._check_fit(model, train)
+        iters_per_epoch = train.num_batches(cfg.batch_size, self.world)
+        if cfg.method != "dense":
+            self._new_sparsifier("magnitude").prepare(model)  # a model with no 3x3 conv fails here, at once
+
         history, extra = [], {}
         phase_index, epochs_done, elapsed = 0, 0, 0.0
-        admm_state = opt_state = layers = teacher_state = None
+        sparsifier_state = opt_state = teacher_state = None
         if resume:
             state = self._load_state()
             model.load_state_dict(state["model_state"])
             history, extra = state["history"], state["extra"]
             phase_index, epochs_done, elapsed = state["phase_index"], state["epochs_done"], state["elapsed_s"]
-            admm_state, opt_state = state["admm_state"], state["optimizer_state"]
-            layers = _layers_from_tensors(state["layers"]) if state["layers"] is not None else None
+            sparsifier_state, opt_state = state["sparsifier_state"], state["optimizer_state"]
             teacher_state = state.get("teacher_state")
             self._log(f"resuming {self.out} at phase {phase_index} epoch {epochs_done}")
         elif cfg.dense_checkpoint is not None:
-            try:
-                dense, info = ckpt.load_model(cfg.dense_checkpoint)
-            except ckpt.CheckpointError:
-                raise
+            dense, info = ckpt.load_model(cfg.dense_checkpoint, self._search())
             if info["model"] != cfg.model:
                 raise RunError(f"--dense-checkpoint {cfg.dense_checkpoint} holds model {info['model']!r}, "
                                f"not {cfg.model!r}")
@@ -221,13 +296,13 @@ class Trainer:
         inner = getattr(model, "module", model)
 
         if "dense_accuracy" not in extra and (not phases or phases[0][0] != "dense"):
-            extra["dense_accuracy"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+            extra["dense_accuracy"] = evaluate(model, test, None, self.device, self.rank, self.world)
             self._log(f"starting accuracy {extra['dense_accuracy']:.2f}%")
 
         started = time.time() - elapsed
         epochs_this_call = 0
         first_pruning_phase = next((i for i, (name, _) in enumerate(phases) if name != "dense"), None)
-        teacher = None
+        teacher = sparsifier = None
         while phase_index < len(phases):
             phase, phase_epochs = phases[phase_index]
             admm = None
@@ -237,23 +312,27 @@ class Trainer:
                 # At the start of the first pruning phase the model is the dense one.
                 teacher = self._make_teacher(teacher_state if teacher_state is not None else inner.state_dict())
                 self._log(f"distilling from the dense model (alpha {cfg.distill:g}, T {cfg.distill_temperature:g})")
-            masks = masks_from_layers(layers) if layers is not None else None
+            total_updates = phase_epochs * min(cfg.admm_updates_per_epoch, iters_per_epoch)
             if epochs_done == 0:
-                opt_state = admm_state = None
+                opt_state = sparsifier_state = None
                 if phase == "admm":
-                    total_updates = phase_epochs * min(cfg.admm_updates_per_epoch, iters_per_epoch)
-                    admm = self._new_admm(inner, total_updates)
+                    sparsifier = self._new_sparsifier("admm", total_updates).prepare(inner)
+                    admm = sparsifier
                 elif phase == "retrain":
-                    layers, masks = self._hard_prune(inner, admm_state_prev=extra.get("_admm_final_library"))
-                    extra["compression_3x3"] = nominal_compression(layers)
-                    recalibrate_batchnorm(model, train_x, cfg.batch_size, cfg.seed, self.device, self.rank, self.world)
-                    extra["accuracy_after_hard_prune"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+                    sparsifier = self._hard_prune(inner, extra.get("_admm_final_library"))
+                    model = self._rewrap(model, inner)
+                    extra["compression_3x3"] = nominal_compression(sparsifier.layers())
+                    recalibrate_batchnorm(model, train, cfg.batch_size, cfg.seed, self.device, self.rank, self.world)
+                    extra["accuracy_after_hard_prune"] = evaluate(model, test, None, self.device, self.rank, self.world)
                     self._log(f"hard pruned: {extra['compression_3x3']:.2f}x on 3x3 layers, accuracy before "
                               f"retraining {extra['accuracy_after_hard_prune']:.2f}%")
-            elif phase == "admm":
-                total_updates = phase_epochs * min(cfg.admm_updates_per_epoch, iters_per_epoch)
-                admm = self._new_admm(inner, total_updates)
-                admm.load_state_dict(admm_state)
+            elif phase in ("admm", "retrain"):  # resumed inside the phase
+                method = "admm" if phase == "admm" else "magnitude"
+                sparsifier = self._new_sparsifier(method, total_updates).prepare(inner)
+                sparsifier.load_state_dict(sparsifier_state)
+                admm = sparsifier if phase == "admm" else None
+                if phase == "retrain":
+                    model = self._rewrap(model, inner)
             base_lr = {"dense": cfg.lr, "admm": cfg.admm_lr, "retrain": cfg.retrain_lr}[phase]
             optimizer = torch.optim.Adam(inner.parameters(), lr=base_lr)
             if opt_state is not None:
@@ -263,9 +342,9 @@ class Trainer:
 
             while epochs_done < phase_epochs:
                 global_epoch = sum(n for _, n in phases[:phase_index]) + epochs_done
-                record = self._train_epoch(model, inner, optimizer, admm, masks, train_x, train_y, phase, epochs_done,
+                record = self._train_epoch(model, optimizer, admm, train, phase, epochs_done,
                                            global_epoch, base_lr, schedule, total_steps, iters_per_epoch, teacher)
-                record["test_acc"] = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
+                record["test_acc"] = evaluate(model, test, None, self.device, self.rank, self.world)
                 record["time_s"] = time.time() - started
                 history.append(record)
                 self._log(f"[{phase} {epochs_done + 1}/{phase_epochs}] loss {record['train_loss']:.4f} "
@@ -275,15 +354,15 @@ class Trainer:
                 if phase == "dense":
                     extra["dense_accuracy"] = record["test_acc"]
                 if admm is not None and epochs_done == phase_epochs:
-                    extra["_admm_final_library"] = [int(i) for i in admm.library_indices]
-                    extra["admm_initial_library_size"] = admm.initial_library_size
+                    extra["_admm_final_library"] = [candidate_index(p) for p in admm.final_library()]
+                    extra["admm_initial_library_size"] = admm.admm.initial_library_size
                 next_phase, next_done = (phase_index, epochs_done) if epochs_done < phase_epochs else (phase_index + 1, 0)
                 self._save_state({
-                    "format": STATE_FORMAT, "version": 1, "config": dataclasses.asdict(cfg),
-                    "model_state": inner.state_dict(), "phase_index": next_phase, "epochs_done": next_done,
+                    "format": STATE_FORMAT, "version": STATE_VERSION, "config": dataclasses.asdict(cfg),
+                    "model_state": plain_state_dict(inner), "phase_index": next_phase, "epochs_done": next_done,
                     "optimizer_state": optimizer.state_dict() if next_done else None,
-                    "admm_state": admm.state_dict() if (admm is not None and next_done) else None,
-                    "layers": _layers_to_tensors(layers), "history": history, "extra": extra,
+                    "sparsifier_state": sparsifier.state_dict() if (sparsifier is not None and next_done) else None,
+                    "history": history, "extra": extra,
                     "teacher_state": teacher.state_dict() if teacher is not None else None,
                     "elapsed_s": time.time() - started})
                 epochs_this_call += 1
@@ -292,41 +371,33 @@ class Trainer:
                     self._log(f"stopped after {epochs_this_call} epoch(s); continue with --resume")
                     return None
             phase_index, epochs_done = phase_index + 1, 0
-            opt_state = admm_state = None
+            opt_state = sparsifier_state = None
 
-        return self._finish(model, inner, layers, history, extra, time.time() - started, test_x, test_y)
+        if sparsifier is None and cfg.method != "dense":  # resumed after the last epoch had been saved
+            sparsifier = self._hard_prune(inner, extra.get("_admm_final_library"))
+        return self._finish(model, inner, sparsifier, history, extra, time.time() - started, test)
 
     # ----------------------------------------------------------------------------------------
     def _make_teacher(self, state_dict) -> nn.Module:
         """A frozen eval-mode model holding ``state_dict`` (not DDP-wrapped: each rank computes the
         teacher outputs of its own batches)."""
         with torch.random.fork_rng(devices=[]):  # building draws random init weights; leave the RNG alone
-            teacher = models.build(self.config.model)
+            teacher = self._build()
         teacher.load_state_dict(state_dict)
         teacher.to(self.device).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
         return teacher
 
-    def _new_admm(self, inner, total_updates) -> AdmmPruner:
-        cfg = self.config
-        return AdmmPruner(inner, cfg.patterns, cfg.connectivity, cfg.exempt_first, cfg.initial_library,
-                          cfg.rho, cfg.rho_max, total_updates, allocation=cfg.allocation)
+    def _hard_prune(self, inner, final_library=None) -> PatternSparsifier:
+        """Hard prune through the sparsifier: ADMM's final library, or (magnitude) the K most frequent
+        natural patterns of the current weights."""
+        library = candidate_patterns()[final_library] if (self.config.method == "admm" and final_library) else None
+        sparsifier = self._new_sparsifier("magnitude").prepare(inner)
+        sparsifier.hard_prune(library)
+        return sparsifier
 
-    def _hard_prune(self, inner, admm_state_prev=None):
-        cfg = self.config
-        from .patterns import candidate_patterns, extract_library
-        from .project import conv3x3_layers
-
-        if cfg.method == "admm" and admm_state_prev is not None:
-            library = candidate_patterns()[admm_state_prev[: cfg.patterns]]
-        else:  # magnitude baseline: most frequent natural patterns of the dense weights
-            library = extract_library([m.weight for _, m in conv3x3_layers(inner)], cfg.patterns)
-        ratios = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first, cfg.allocation)
-        layers = hard_prune(inner, library, ratios)
-        return layers, masks_from_layers(layers)
-
-    def _train_epoch(self, model, inner, optimizer, admm, masks, xs, ys, phase, epoch_in_phase, global_epoch,
+    def _train_epoch(self, model, optimizer, sparsifier, train: Split, phase, epoch_in_phase, global_epoch,
                      base_lr, schedule, total_steps, iters_per_epoch, teacher=None) -> dict:
         from tqdm import tqdm
 
@@ -334,12 +405,11 @@ class Trainer:
         model.train()
         update_every = max(1, iters_per_epoch // max(1, cfg.admm_updates_per_epoch))
         loss_sum = correct = seen = 0.0
-        batches = fmnist.batches(xs, ys, cfg.batch_size, seed=cfg.seed, epoch=global_epoch, rank=self.rank,
-                                 world_size=self.world, augment=cfg.augment)
+        batches = train.batches(cfg.batch_size, seed=cfg.seed, epoch=global_epoch, rank=self.rank, world=self.world,
+                                augment=cfg.augment)
         # disable=None: bars only on a terminal, so logs redirected to a file stay readable.
         bar = tqdm(batches, total=iters_per_epoch, disable=None if self.progress else True, leave=False,
                    desc=f"{phase} {epoch_in_phase + 1}", unit="batch", dynamic_ncols=True)
-        info = {}
         for step, (x, y) in enumerate(bar):
             x, y = x.to(self.device), y.to(self.device)
             global_step = epoch_in_phase * iters_per_epoch + step
@@ -354,14 +424,12 @@ class Trainer:
                 loss = F.cross_entropy(out, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if admm is not None:
-                admm.add_penalty_grad(inner)
+            if sparsifier is not None:
+                sparsifier.add_penalty_grad()  # after backward: identical on every DDP rank
             optimizer.step()
-            if masks is not None:
-                apply_masks(inner, masks)
-            if admm is not None and (step + 1) % update_every == 0 and \
+            if sparsifier is not None and (step + 1) % update_every == 0 and \
                     (step + 1) // update_every <= cfg.admm_updates_per_epoch:
-                info = admm.update(inner)
+                sparsifier.step()
             loss_sum += float(loss.detach()) * len(y)
             correct += float((out.argmax(1) == y).sum())
             seen += len(y)
@@ -370,23 +438,26 @@ class Trainer:
         loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], self.device, self.world)
         record = {"phase": phase, "epoch": global_epoch + 1, "train_loss": loss_sum / max(1, seen),
                   "train_acc": 100.0 * correct / max(1, seen), "lr": optimizer.param_groups[0]["lr"]}
-        if admm is not None:
-            record.update(library_size=len(admm.library_indices), rho=admm.rho, **admm.residuals(inner))
-            record["penalty"] = admm.penalty(inner)
+        if sparsifier is not None:
+            record.update(library_size=len(sparsifier.admm.library_indices), rho=sparsifier.admm.rho,
+                          **sparsifier.residuals())
+            record["penalty"] = sparsifier.penalty()
         return record
 
-    def _finish(self, model, inner, layers, history, extra, wall, test_x, test_y) -> dict:
+    def _finish(self, model, inner, sparsifier, history, extra, wall, test: Split) -> dict:
         cfg = self.config
-        final_acc = evaluate(model, test_x, test_y, self.device, self.rank, self.world)
-        checksums = [weights_checksum(inner)]
+        final_acc = evaluate(model, test, None, self.device, self.rank, self.world)
+        checksums = [weights_checksum(plain_state_dict(inner))]
         if self.world > 1:
             gathered = [None] * self.world
             dist.all_gather_object(gathered, checksums[0])
             checksums = gathered
         report = compression_report(inner)
+        layer_report = compression_report(inner, include_grouped=cfg.include_grouped)["layers"]
         epochs = {name: n for name, n in cfg.phases()}
+        dataset = "fashion-mnist" if cfg.data == FASHION_MNIST else cfg.data
         metrics = {
-            "model": cfg.model, "dataset": "fashion-mnist", "method": cfg.method,
+            "model": cfg.model, "dataset": dataset, "method": cfg.method,
             "num_patterns": cfg.patterns if cfg.method != "dense" else None,
             "connectivity_target": cfg.connectivity, "exempt_first": cfg.exempt_first,
             "allocation": cfg.allocation, "accuracy": final_acc, "dense_accuracy": extra.get("dense_accuracy"),
@@ -396,18 +467,22 @@ class Trainer:
                         if cfg.distill > 0 and cfg.method != "dense" else None),
             "total_epochs": sum(epochs.values()), "wall_time_s": wall, "world_size": self.world,
             "rank_weight_checksums": checksums, "config": dataclasses.asdict(cfg), "command": self.command,
-            "train_examples": cfg.train_limit or 60000, "test_examples": len(test_x),
+            "train_examples": cfg.train_limit or (60000 if cfg.data == FASHION_MNIST else None),
+            "test_examples": len(test), "input_shape": list(self.input_shape), "data": self.data_description,
             "history": history, "layers": {},
         }
+        if metrics["train_examples"] is None:
+            metrics.pop("train_examples")
         if "admm_initial_library_size" in extra:
             metrics["admm_initial_library_size"] = extra["admm_initial_library_size"]
+        layers = sparsifier.layers() if sparsifier is not None else None
         if layers is not None:
             library = next(iter(layers.values()))["pattern_library"]
             metrics["pattern_library"] = library.tolist()
             for name, info in layers.items():
                 mask = info["kernel_mask"]
                 metrics["layers"][name] = {
-                    **report["layers"][name],
+                    **layer_report[name], "kind": info["kind"],
                     "connectivity_rate": float(mask.mean()),
                     "pattern_usage": library_usage(info["pattern_ids"], len(library)).tolist(),
                 }
@@ -419,10 +494,13 @@ class Trainer:
                                            "dense_accuracy", "compression_3x3", "epochs", "exempt_first",
                                            "allocation", "distill")}
             if layers is None:
-                ckpt.save_model(self.out / "dense.pt", inner, cfg.model, meta)
+                ckpt.save_model(self.out / "dense.pt", inner, cfg.model, meta, input_shape=self.input_shape)
             else:
-                meta["keep_ratios"] = layer_keep_ratios(inner, cfg.connectivity, cfg.exempt_first, cfg.allocation)
-                ckpt.save_pruned(self.out / "pruned.pt", inner, cfg.model, layers, meta)
+                meta["keep_ratios"] = dict(sparsifier.keep_ratios)
+                # The run's method: hard pruning used ADMM's library through a plain projection.
+                meta["sparsifier"] = {**sparsifier.options(), "method": cfg.method}
+                sparsifier.export(inner, self.out / "pruned.pt", factory=cfg.model, metadata=meta,
+                                  input_shape=self.input_shape)
             atomic_write(self.out / "metrics.json", json.dumps(metrics, indent=1, default=float) + "\n")
             from . import plots
 
@@ -430,15 +508,3 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return metrics
-
-
-def _layers_to_tensors(layers):
-    if layers is None:
-        return None
-    return {name: {"pattern_library": torch.as_tensor(info["pattern_library"]),
-                   "pattern_ids": torch.as_tensor(info["pattern_ids"]),
-                   "kernel_mask": torch.as_tensor(info["kernel_mask"])} for name, info in layers.items()}
-
-
-def _layers_from_tensors(layers):
-    return {name: {k: v.numpy() for k, v in info.items()} for name, info in layers.items()}

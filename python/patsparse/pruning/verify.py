@@ -7,20 +7,24 @@ import numpy as np
 
 from .checkpoint import load_pruned
 from .patterns import TAPS, is_valid_pattern
-from .project import conv3x3_layers
+from .project import conv3x3_layers, conv_kind, pattern_conv_layers
 
 
-def verify_pruned(path) -> dict:
+def verify_pruned(path, model_path=None) -> dict:
     """Check a pruned checkpoint. Returns ``{"ok", "violations", "layers", "compression"}``.
 
+    Every dense 3x3 conv must carry pattern information; depthwise / grouped 3x3 convs are
+    checked when the checkpoint records them (``groups``), and may otherwise stay dense.
     Raises :class:`~patsparse.pruning.checkpoint.CheckpointError` if the file cannot be loaded.
     """
-    model, info = load_pruned(path)
+    model, info = load_pruned(path, model_path)
     violations: list[str] = []
     per_layer = {}
     dense_total = nonzero_total = 0
     stored = info["layers"]
-    for name, module in conv3x3_layers(model):
+    dense_names = {name for name, _ in conv3x3_layers(model)}
+    checked = [(name, m) for name, m in pattern_conv_layers(model) if name in dense_names or name in stored]
+    for name, module in checked:
         weight = module.weight.detach().cpu().numpy()
         out_ch, in_ch = weight.shape[:2]
         kernels = weight.reshape(out_ch, in_ch, TAPS)
@@ -28,7 +32,7 @@ def verify_pruned(path) -> dict:
         dense_total += kernels.size
         nonzero_total += nonzero
         row = {"shape": list(weight.shape), "kernels": out_ch * in_ch, "nonzero_weights": nonzero,
-               "compression": kernels.size / nonzero if nonzero else float("inf")}
+               "compression": kernels.size / nonzero if nonzero else float("inf"), "kind": conv_kind(module)}
         per_layer[name] = row
         if name not in stored:
             violations.append(f"{name}: 3x3 layer has no pattern information")
@@ -42,6 +46,9 @@ def verify_pruned(path) -> dict:
         if ids.shape != (out_ch, in_ch) or mask.shape != (out_ch, in_ch):
             violations.append(f"{name}: pattern_ids / kernel_mask shape {ids.shape} / {mask.shape}, "
                               f"expected {(out_ch, in_ch)}")
+            continue
+        if int(stored[name].get("groups", 1)) != module.groups:
+            violations.append(f"{name}: recorded groups {stored[name].get('groups', 1)}, the conv has {module.groups}")
             continue
         row["patterns"] = len(library)
         row["kept_kernels"] = int(mask.sum())
@@ -63,7 +70,10 @@ def verify_pruned(path) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"model {report['model']}: {len(report['layers'])} 3x3 conv layers"]
+    kinds = [row.get("kind", "dense") for row in report["layers"].values()]
+    grouped = sum(kind != "dense" for kind in kinds)
+    lines = [f"model {report['model']}: {len(report['layers'])} 3x3 conv layers"
+             + (f" ({grouped} depthwise / grouped)" if grouped else "")]
     lines.append(f"{'layer':<28} {'shape':<18} {'K':>3} {'kernels kept':>14} {'non-zeros':>10} {'compr.':>7}")
     for name, row in report["layers"].items():
         kept = f"{row.get('kept_kernels', '?')}/{row['kernels']}"
