@@ -13,7 +13,7 @@ config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".py"]
 config.test_source_root = os.path.dirname(__file__)
 # Inputs/ and data/ hold files that tests read; pytest modules and helpers.py (shared by them) are not lit tests.
-config.excludes = ["lit.cfg.py", "helpers.py", "Inputs", "__pycache__", "Output", "data", "fuzz"]  # fuzz/: the differential fuzzer (pytest)
+config.excludes = ["lit.cfg.py", "helpers.py", "Inputs", "__pycache__", "Output", "data", "fuzz", "user_models.py"]  # fuzz/: the differential fuzzer (pytest)
 for _directory, _, _files in os.walk(config.test_source_root):
     config.excludes += [f for f in _files if f.startswith(("test_", "conftest", "_")) and f.endswith(".py")]
 config.test_exec_root = os.path.join(config.test_source_root, "Output")
