@@ -9,6 +9,7 @@ the output array). Conversion failures raise EngineError with a short reason: th
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -148,7 +149,7 @@ class LiteRT(Engine):
     def version(self):
         converter = subprocess.run([str(LITERT_TORCH_PYTHON), "-c", ("import importlib.metadata as m; "
                                     "print(m.version('litert-torch'))")], check=False, capture_output=True, text=True)
-        return f"{super().version()}-torch{converter.stdout.strip() or '?'}"
+        return f"{super().version()}-litert-torch{converter.stdout.strip() or '?'}"
 
     def convert(self, case, work, cache):
         import torch
@@ -340,11 +341,15 @@ class PatSparse(Engine):
         self.name = f"patsparse {build}"
 
     def version(self):
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False, capture_output=True,
-                                text=True).stdout.strip() or "nogit"
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "dialect", "passes", "lowering",
-                                "python/patsparse"], check=False, capture_output=True, text=True).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        """A hash of the compiler's sources as committed (a commit that touches only bench/ or docs/
+        keeps the cache), plus "dirty" while they have uncommitted changes."""
+        sources = ["dialect", "passes", "lowering", "python/patsparse"]
+        trees = subprocess.run(["git", "-C", str(REPO), "rev-parse", *(f"HEAD:{s}" for s in sources)], check=False,
+                               capture_output=True, text=True).stdout.split()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *sources], check=False,
+                               capture_output=True, text=True).stdout.strip()
+        digest = hashlib.sha1(" ".join(trees).encode()).hexdigest()[:10] if trees else "nogit"
+        return digest + ("-dirty" if dirty else "")
 
     def applies(self, case):
         if self.build != "dense" and not case.pruned:

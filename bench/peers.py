@@ -117,6 +117,22 @@ def emit(record: dict) -> None:
     print("@peers " + json.dumps(record), flush=True)
 
 
+def check_output(output, reference, tolerance: float) -> dict:
+    """{"status": "ok" or "wrong", "error", "relative", "reason"}: `output` against PyTorch's, the
+    max abs error allowed being `tolerance` x the largest |reference| (NaN is wrong)."""
+    import numpy as np
+
+    output = np.asarray(output, np.float32)
+    if output.size != reference.size:
+        return {"status": "wrong", "reason": f"output shape {list(output.shape)}, PyTorch's {list(reference.shape)}"}
+    error = float(np.abs(output.reshape(reference.shape) - reference).max())
+    relative = error / max(float(np.abs(reference).max()), 1e-30)
+    if not relative <= tolerance:
+        return {"status": "wrong", "error": error, "relative": relative,
+                "reason": f"max abs error {error:.2g} = {relative:.1e} of the output scale"}
+    return {"status": "ok", "error": error, "relative": relative}
+
+
 def worker(args) -> int:
     """Load, check and time every engine of one case at one thread count; JSON records on stdout."""
     import numpy as np
@@ -136,21 +152,16 @@ def worker(args) -> int:
         emit({"engine": name, "event": "loading"})
         try:
             run = engine.load(case, engine_dir(engine, case, cache, versions), args.threads, model, cache)
-            output = np.asarray(run(x), np.float32)
+            output = run(x)
         except Exception as error:  # noqa: BLE001 - an engine's failure is its row, not the run's end
             emit({"engine": name, "status": "failed", "reason": f"run: {str(error).splitlines()[0][:160]}"})
             continue
-        if output.size != reference.size:
-            emit({"engine": name, "status": "wrong", "reason": f"output shape {list(output.shape)}"})
-            continue
-        error = float(np.abs(output.reshape(reference.shape) - reference).max())
-        relative = error / max(scale, 1e-30)
-        if not relative <= args.tolerance:
-            emit({"engine": name, "status": "wrong", "error": error, "relative": relative,
-                  "reason": f"max abs error {error:.2g} = {relative:.1e} of the output scale"})
+        verdict = check_output(output, reference, args.tolerance)
+        if verdict["status"] != "ok":
+            emit({"engine": name, **verdict})
             continue
         runnable[name] = run
-        emit({"engine": name, "event": "checked", "error": error, "relative": relative})
+        emit({"engine": name, "event": "checked", "error": verdict["error"], "relative": verdict["relative"]})
     samples = {name: [] for name in runnable}
     planned = {}
     for name, run in runnable.items():  # warm-up, and a first time that fits the runs into --budget

@@ -12,7 +12,7 @@ say "installing the peers extras into .venv"
 .venv/bin/pip install -q -e '.[bench,peers]'
 
 side=bench/.engines/litert-torch
-litert_torch=$(sed -n 's/^ *"\(litert-torch==[^"]*\)",.*# side venv.*/\1/p' pyproject.toml)
+litert_torch="litert-torch==0.10.0"   # the converter's pin (with torch==2.13.0, the project's)
 if [[ ! -x $side/bin/python ]] || ! $side/bin/python -c "import litert_torch" 2>/dev/null; then
   say "creating $side ($litert_torch, torch==2.13.0)"
   .venv/bin/python -m venv "$side"
