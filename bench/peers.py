@@ -79,7 +79,8 @@ def quiet(log_path: Path):
             os.close(saved[1])
 
 
-def convert_all(selected: list[Case], engines: list, cache: Path, versions: dict, missing: dict) -> dict:
+def convert_all(selected: list[Case], engines: list, cache: Path, versions: dict, missing: dict,
+                retry: bool = False) -> dict:
     """{(case label, engine name): reason} for every pair that has no artefact to run."""
     from peer_zoo import checkpoint
 
@@ -93,14 +94,16 @@ def convert_all(selected: list[Case], engines: list, cache: Path, versions: dict
             work = engine_dir(engine, case, cache, versions)
             work.mkdir(parents=True, exist_ok=True)
             failed = work / "FAILED"
-            if failed.exists():  # a conversion that failed before fails again: skip it (remove the file to retry)
+            if failed.exists() and not retry:  # a conversion that failed before fails again: skip it (--retry)
                 failures[case.label, engine.name] = failed.read_text().strip()
                 continue
             start = time.perf_counter()
             try:
                 with quiet(cache / "convert.log"):
                     engine.convert(case, work, cache)
-            except EngineError as error:
+            except Exception as error:  # noqa: BLE001 - a converter's failure is its row, not the run's end
+                error = error if isinstance(error, EngineError) else \
+                    f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:160]}"
                 failures[case.label, engine.name] = str(error)
                 failed.write_text(str(error) + "\n")
                 log(f"{case.label}: {engine.name}: cannot convert: {error}")
@@ -246,6 +249,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per engine first (default: 3)")
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="max abs error allowed, as a fraction of the largest |output| (default: 1e-3)")
+    parser.add_argument("--retry", action="store_true",
+                        help="convert again what failed to convert before (failures are cached like artefacts)")
     parser.add_argument("--check", action="store_true", help="convert and check outputs only; no timing, no report")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown file to update")
     parser.add_argument("--chart", default=str(REPO / "docs" / "peers.png"), help="PNG chart to write")
@@ -286,9 +291,17 @@ def main(argv=None) -> int:
         log(f"engine {engine.name}: " + (f"unavailable: {missing[engine.name]}" if engine.name in missing
                                           else f"version {versions[engine.name]}"))
     selected = cases(models, variants)
-    convert_failures = convert_all(selected, engines, cache, versions, missing)
+    measured_machine = None
+    if not args.check:
+        from peers_report import machine
+
+        measured_machine = machine()
+        log(f"machine: {measured_machine['cpu']}; single-thread FMA peak {measured_machine['peak_gflops']:.0f} "
+            f"GFLOP/s; memory bandwidth {measured_machine['bandwidth_gbs']:.0f} GB/s")
+    convert_failures = convert_all(selected, engines, cache, versions, missing, args.retry)
     log(f"conversions done in {time.perf_counter() - started:.0f} s")
     results = {"argv": sys.argv[1:] if argv is None else list(argv), "versions": versions, "threads": {},
+               "machine": measured_machine,
                "engines": names, "cases": [c.label for c in selected]}
     with open(cache / "workers.log", "a") as log_file:
         for threads in (thread_counts if not args.check else thread_counts[:1]):
@@ -322,9 +335,8 @@ def main(argv=None) -> int:
         for case, name, reason in bad:
             log(f"{case}: {name}: {reason}")
         return 1 if bad else 0
-    from peers_report import machine, write_report
+    from peers_report import write_report
 
-    results["machine"] = machine()
     write_report(results, Path(args.out), Path(args.chart))
     log(f"wrote {args.out} and {args.chart} ({results['seconds'] / 60:.1f} min in all)")
     return 0

@@ -90,6 +90,7 @@ def error_table(results: dict) -> list[str]:
              "| model | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
     for label, row in table.items():
         lines.append(f"| {label} | " + " | ".join(
+            "reference" if n == "pytorch eager" and row.get(n, {}).get("status") == "ok" else
             f"{row[n]['error']:.1e} ({row[n]['relative']:.0e})" if row.get(n, {}).get("error") is not None else "—"
             for n in shown) + " |")
     return lines + [""]
@@ -106,14 +107,16 @@ def chart(results: dict, path: Path) -> None:
     for axis, threads in zip(axes[0], thread_counts):
         table = results["threads"][threads]
         models = list(dict.fromkeys(label.split()[0] for label in table))
-        for offset, variant in enumerate(("p8", "p8+8x")):
+        variants = [v for v in ("p8", "p8+8x") if any(label.split()[1] == v for label in table)]
+        width = 0.8 / max(1, len(variants))
+        for offset, variant in enumerate(variants):
             values = []
             for model in models:
                 _, dense_best = dense_fastest(table, f"{model} {variant}")
                 tuned = ms(table.get(f"{model} {variant}", {}).get(BEST))
                 values.append(dense_best / tuned if tuned and dense_best else 0.0)
-            positions = [i + (offset - 0.5) * 0.38 for i in range(len(models))]
-            bars = axis.bar(positions, values, 0.38, label=f"PatSparse tuned, {variant}")
+            positions = [i + (offset - (len(variants) - 1) / 2) * width for i in range(len(models))]
+            bars = axis.bar(positions, values, width, label=f"PatSparse tuned, {variant}")
             axis.bar_label(bars, [f"{v:.1f}x" if v else "" for v in values], fontsize=7)
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_xticks(range(len(models)), models, rotation=20, fontsize=8)
