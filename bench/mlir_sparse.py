@@ -14,9 +14,10 @@ formulations, and the best kept:
 - the direct convolution (a linalg.generic over f, c, kh, kw, oh, ow on the zero-padded input),
   the weight encoded (f dense, c compressed, kh, kw dense).
 
-Each one's output is checked against PyTorch's convolution before it is timed (median of --runs).
-PatSparse's time for the layer is the per-layer tuner's (lowering/tuning.py: `tune_layer`, the
-fastest measured schedule, and the untuned default). The table goes between markers in --out.
+Each one's output is checked against PyTorch's convolution before it is timed (fastest of --runs).
+PatSparse's time for the layer: its tuned schedule (from bench/peers.py's tuning database for these
+weights in bench/.cache, else tuned here with lowering/tuning.py's `tune_layer`) and the untuned
+default, measured in the same run by the tuner's harness (`measure`, fastest of --runs). The table goes between markers in --out.
 """
 
 from __future__ import annotations
@@ -177,14 +178,16 @@ func.func @kernel({args}, %v: tensor<?xf32>, %x: {xtype}, %out: {otype}) -> {oty
 FORMULATIONS = ["im2col CSR", "im2col BSR 1x9", "im2col BSR 4x9", "im2col COO", "direct (kernel CSR)"]
 
 
-def median_seconds(function, runs: int) -> float:
+def fastest_seconds(function, runs: int) -> float:
+    """The fastest of `runs` after one warm-up: the tuner's convention (on a shared machine the
+    minimum is the steadiest estimate of what code costs), so both sides are timed alike."""
     function()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.min(times))
 
 
 def mlir_layer(weight, x, reference, runs: int, lanes: int, names: list[str]) -> dict:
@@ -205,7 +208,7 @@ def mlir_layer(weight, x, reference, runs: int, lanes: int, names: list[str]) ->
                 if error > 1e-4 * max(1.0, float(np.abs(reference).max())):
                     found[name] = f"wrong (max abs error {error:.1e})"
                     continue
-                found[name] = median_seconds(lambda run=run, out=out: run(out), runs)
+                found[name] = fastest_seconds(lambda run=run, out=out: run(out), runs)
                 log(f"    {name}: {1e3 * found[name]:.2f} ms (built in {built:.0f} s, error {error:.1e})")
             except Exception as error:  # noqa: BLE001 - a formulation the sparsifier refuses is a row
                 found[name] = str(error).splitlines()[0][:160]
@@ -213,26 +216,34 @@ def mlir_layer(weight, x, reference, runs: int, lanes: int, names: list[str]) ->
     return found
 
 
-def patsparse_layer(weight, library, input_shape, runs: int):
-    """(tuned seconds, default seconds) of PatSparse's code for the layer (its own tuner's measurement)."""
+def patsparse_layer(weight, input_shape, runs: int, database: Path | None):
+    """(tuned seconds, default seconds, where the schedule came from) of PatSparse's code for the layer:
+    the schedule bench/peers.py's tuning found for it (its database), else one tuned here (slow at
+    224x224), both measured now by the tuner's own harness (fastest of `runs`)."""
     from patsparse.dialect.conv_layer import ConvLayer
     from patsparse.dialect.fkw import from_dense_weight
-    from patsparse.dialect.schedule import Schedule
-    from patsparse.lowering.tuning import tune_layer
+    from patsparse.dialect.schedule import Schedule, TuningDatabase
+    from patsparse.lowering.tuning import build_candidates, measure, tune_layer
     from patsparse.pipeline import CompileOptions
 
     options = CompileOptions.optimised()
     out = (1, weight.shape[0], *input_shape[2:])
-    layer = ConvLayer.from_fkw("conv", from_dense_weight(weight, library), tuple(input_shape), out, (1, 1),
+    # the library inferred from the weights, as patsparse-detect-patterns does: the database keys match
+    layer = ConvLayer.from_fkw("conv", from_dense_weight(weight), tuple(input_shape), out, (1, 1),
                                (1, 1, 1, 1), False)
     base = Schedule(vector_width=options.resolved_vector_width(), max_accumulators=options.accumulators, rows=1,
                     eliminate_loads=True, compact_indices=True)
-    result = tune_layer(layer, base, "host", runs=runs)
-    return result.seconds, result.default_seconds
+    tuned = TuningDatabase(database).schedule(layer, "host", base) if database else None
+    source = f"tuning database {database.parent.name}" if tuned else "tuned here"
+    if tuned is None:
+        tuned = tune_layer(layer, base, "host", runs=runs).schedule
+    with tempfile.TemporaryDirectory() as scratch:
+        seconds = measure(layer, build_candidates(layer, [base, tuned], Path(scratch)), 2, runs)
+    return seconds[1], seconds[0], source
 
 
 def layers_of(case: Case, cache: Path):
-    """(name, dense OIHW weight, pattern library, input shape) of each pattern 3x3 convolution."""
+    """(name, dense OIHW weight, input shape) of each pattern 3x3 convolution."""
     import torch
     from torch import nn
 
@@ -243,23 +254,31 @@ def layers_of(case: Case, cache: Path):
     model, _ = load_pruned(path)
     stored = read_checkpoint(path)["layers"]
     shapes = {}
-    hooks = [m.register_forward_hook(lambda module, inputs, output, n=n: shapes.setdefault(n, tuple(inputs[0].shape)))
-             for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+    def record(name):
+        def hook(module, inputs, output):  # returns None: the output stays
+            shapes[name] = tuple(inputs[0].shape)
+        return hook
+
+    hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
         model.eval()(torch.zeros(input_shape(case.model)))
     for hook in hooks:
         hook.remove()
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d) and name in stored:
-            yield name, module.weight.detach().numpy().copy(), stored[name]["pattern_library"].numpy(), shapes[name]
+            yield name, module.weight.detach().numpy().copy(), shapes[name]
 
 
-def table(rows: list[dict], peak: float, argv: list[str], variant: str) -> str:
+def table(rows: list[dict], peak: float, argv: list[str], case: Case) -> str:
+    from patsparse.pruning.models import input_shape
+
     lines = [BEGIN, "", "Generated by `.venv/bin/python bench/mlir_sparse.py " + " ".join(argv) + "`.", "",
              (f"Machine: {machine_line()}; measured single-thread f32 FMA peak **{peak:.0f} GFLOP/s** (bench/peak.c, "
-             f"same run). VGG-16 224x224, {variant} weights, one thread, batch 1. MLIR: `mlir-opt --sparsifier` "
-             "(vectorised), median time, the best of the formulations below (im2col not timed); PatSparse: the "
-             "per-layer tuner's best schedule (and its untuned default). Ratios: MLIR's time / PatSparse tuned's."),
+             f"same run). {case.model} ({'x'.join(map(str, input_shape(case.model)[1:]))}), {case.variant} weights, one "
+             "thread, batch 1. MLIR: `mlir-opt --sparsifier` "
+             "(vectorised), fastest of the runs, the best of the formulations below (im2col not timed); PatSparse: "
+             "its tuned schedule (and the untuned default), timed the same way. Ratios: MLIR's best / PatSparse tuned."),
              "", "| layer | input | filters | kept kernels | " + " | ".join(f"{n} ms" for n in FORMULATIONS)
              + " | best MLIR ms | PatSparse default ms | PatSparse tuned ms | best MLIR / PatSparse |",
              "|---" * (len(FORMULATIONS) + 8) + "|"]
@@ -312,9 +331,14 @@ def main(argv=None) -> int:
     peak = measured_peak_gflops(lanes)
     log(f"{machine_line()}; peak {peak:.0f} GFLOP/s")
     chosen = None if args.layers is None else {int(i) for i in args.layers.split(",")}
+    case = Case(args.model, args.variant)
+    databases = sorted((Path(args.cache) / case.key).glob("patsparse-tuned-*/tuning.json"),
+                       key=lambda p: p.stat().st_mtime)
+    database = databases[-1] if databases else None
+    log(f"PatSparse schedules: {database or 'none cached (bench/peers.py makes them): tuning each layer here'}")
     rows = []
     rng = np.random.default_rng(0)
-    for index, (name, weight, library, shape) in enumerate(layers_of(Case(args.model, args.variant), Path(args.cache))):
+    for index, (name, weight, shape) in enumerate(layers_of(case, Path(args.cache))):
         if chosen is not None and index not in chosen:
             continue
         x = rng.standard_normal(shape[1:]).astype(np.float32)
@@ -324,11 +348,11 @@ def main(argv=None) -> int:
         kept = float((np.abs(weight).sum(axis=(2, 3)) != 0).mean())
         log(f"layer {index} {name}: {shape[1]}x{shape[2]}x{shape[3]} -> {weight.shape[0]}, {kept:.0%} kernels kept")
         mlir = mlir_layer(weight, x, reference, args.runs, lanes, names)
-        tuned, default = patsparse_layer(weight, library, shape, args.runs)
-        log(f"    patsparse: tuned {1e3 * tuned:.2f} ms, default {1e3 * default:.2f} ms")
+        tuned, default, source = patsparse_layer(weight, shape, args.runs, database)
+        log(f"    patsparse: tuned {1e3 * tuned:.2f} ms ({source}), default {1e3 * default:.2f} ms")
         rows.append({"name": f"{index} ({name})", "input": "x".join(map(str, shape[1:])), "filters": weight.shape[0],
                      "kept": kept, "mlir": mlir, "tuned": tuned, "default": default})
-    write(Path(args.out), table(rows, peak, sys.argv[1:] if argv is None else list(argv), args.variant))
+    write(Path(args.out), table(rows, peak, sys.argv[1:] if argv is None else list(argv), case))
     log(f"wrote {args.out}")
     return 0
 
