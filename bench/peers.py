@@ -242,8 +242,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="comma-separated engine names (default: all)")
     parser.add_argument("--threads", default="1,2", help="thread counts, each in its own processes (default: 1,2)")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per engine at most (default: 30)")
-    parser.add_argument("--budget", type=float, default=4.0,
-                        help="seconds of timed runs per engine and case, which caps --runs for slow models (default: 4)")
+    parser.add_argument("--budget", type=float, default=3.0,
+                        help="seconds of timed runs per engine and case, which caps --runs for slow models (default: 3)")
     parser.add_argument("--min-runs", type=int, default=5, help="timed runs per engine at least (default: 5)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the runs are split into (default: 5)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per engine first (default: 3)")
