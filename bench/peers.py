@@ -217,6 +217,11 @@ def measure_case(case: Case, threads: int, names: list[str], args, versions: dic
         remaining = [name for name in remaining if records.get(name, {}).get("status") is None]
         if process.returncode == 0 or not remaining:
             break
+        if current is None and not records:  # it died before loading any engine: nobody to blame, nothing to retry
+            for name in remaining:
+                records[name] = {"status": "failed", "reason": f"the worker failed (exit {process.returncode}, "
+                                                               "see bench/.cache/workers.log)"}
+            break
         culprit = current or remaining[0]
         records[culprit] = {"status": "failed", "reason": f"crashed its process (exit {process.returncode})"}
         log(f"{case.label} @{threads}: {culprit} crashed its process (exit {process.returncode}); again without it")
@@ -256,6 +261,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chart", default=str(REPO / "docs" / "peers.png"), help="PNG chart to write")
     parser.add_argument("--results", default=None, help="also write the raw results as JSON here")
     parser.add_argument("--cache", default=str(CACHE), help="conversion cache (default: bench/.cache)")
+    parser.add_argument("--report-from", metavar="RESULTS.json",
+                        help="write --out and --chart from the results of an earlier run (--results); run nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--versions", help=argparse.SUPPRESS)
     return parser
@@ -267,6 +274,16 @@ def main(argv=None) -> int:
     if args.worker:
         args.threads = int(args.threads)
         return worker(args)
+    if args.report_from:
+        from peers_report import write_report
+
+        try:
+            results = json.loads(Path(args.report_from).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            parser.error(f"--report-from {args.report_from}: cannot read it ({error})")
+        write_report(results, Path(args.out), Path(args.chart))
+        log(f"wrote {args.out} and {args.chart} from {args.report_from}")
+        return 0
     if args.quick:
         args.models, args.variants, args.runs = ",".join(QUICK["models"]), ",".join(QUICK["variants"]), QUICK["runs"]
     models, variants, names = split(args.models), split(args.variants), split(args.engines)

@@ -69,6 +69,25 @@ def thread_section(threads: str, table: dict, engines: list[str]) -> list[str]:
     return lines + [""]
 
 
+def summary(results: dict) -> list[str]:
+    """Per model and thread count: the fastest dense engine, and PatSparse tuned's ratio to it."""
+    variants = [v for v in ("p8", "p8+8x") if any(label.endswith(" " + v) for label in results["cases"])]
+    lines = [("Per model: the fastest peer on the dense weights, and PatSparse tuned's speed-up over it "
+             "(its time / PatSparse tuned's on the pruned weights):"), "",
+             "| model | threads | fastest dense engine | its ms | " + " | ".join(f"PatSparse {v} speed-up" for v in variants)
+             + " |", "|---" * (4 + len(variants)) + "|"]
+    for threads, table in results["threads"].items():
+        for model in dict.fromkeys(label.split()[0] for label in table):
+            name, best = dense_fastest(table, f"{model} dense")
+            ratios = []
+            for variant in variants:
+                tuned = ms(table.get(f"{model} {variant}", {}).get(BEST))
+                ratios.append(f"{best / tuned:.2f}x" if tuned and best else "—")
+            lines.append(f"| {model} | {threads} | {name or '—'} | " + (f"{best:.2f}" if best else "—") + " | "
+                         + " | ".join(ratios) + " |")
+    return lines + [""]
+
+
 def reasons(results: dict) -> list[str]:
     seen = {}
     for table in results["threads"].values():
@@ -142,6 +161,7 @@ def section(results: dict, chart_name: str) -> str:
              "whatever the weights; *fastest dense peer* is the fastest peer on the model's dense weights, the "
              "engine a user would deploy the unpruned model with."), "",
              "Versions: " + ", ".join(f"{name} {version}" for name, version in results["versions"].items()) + ".", ""]
+    lines += summary(results)
     for threads, table in results["threads"].items():
         lines += thread_section(threads, table, results["engines"])
     lines += error_table(results)
