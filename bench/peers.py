@@ -1,8 +1,9 @@
 """PatSparse beside the engines a user would deploy a CNN with instead, on a model zoo, at 1 and 2 threads.
 
     bench/setup_peers.sh                                  # the engines (pyproject extras `peers`, litert-torch venv)
-    .venv/bin/python bench/peers.py --quick               # a small subset, a few minutes
-    .venv/bin/python bench/peers.py                       # the whole zoo (conversions are cached: the first run is longer)
+    .venv/bin/python bench/peers.py --quick               # a small subset, a few minutes once converted
+    .venv/bin/python bench/peers.py --check               # the whole zoo: convert (cached) and check outputs, no timing
+    .venv/bin/python bench/peers.py --budget 2            # then the timed run, from the cache
     .venv/bin/python bench/peers.py --models resnet18 --variants dense,p8+8x --engines onnxruntime,ncnn,"patsparse tuned"
 
 Zoo (--models): vgg16_cifar (3x32x32), vgg16, resnet18, resnet50, mobilenet_v2 (3x224x224),
