@@ -18,7 +18,7 @@ detection), pytorch eager, torch.compile, onnxruntime, litert xnnpack, executorc
 ncnn, mnn, iree llvm-cpu. An engine that is not installed, cannot convert a model or crashes
 gets a row saying why; the run goes on.
 
-Method: conversions run first, in this process, cached in bench/.cache/<model>-<variant>/
+Method: conversions run first, one child process per model variant, cached in bench/.cache/<model>-<variant>/
 <engine>-<version>/. Then one worker process per model variant and thread count (libgomp
 runs 25-45x slower when one process changes its thread count) loads every engine, checks its
 output against PyTorch's (max abs error within --tolerance x the largest output magnitude; a
@@ -57,7 +57,7 @@ def engine_dir(engine, case: Case, cache: Path, versions: dict) -> Path:
     return cache / case.key / f"{engine.name.replace(' ', '-').replace('.', '_')}-{versions[engine.name]}"
 
 
-# -- conversion (this process) --------------------------------------------------------------
+# -- conversion (one child process per case) ----------------------------------------------------------
 
 @contextlib.contextmanager
 def quiet(log_path: Path):
@@ -80,38 +80,79 @@ def quiet(log_path: Path):
             os.close(saved[1])
 
 
-def convert_all(selected: list[Case], engines: list, cache: Path, versions: dict, missing: dict,
-                retry: bool = False) -> dict:
-    """{(case label, engine name): reason} for every pair that has no artefact to run."""
+def convert_case(args) -> int:
+    """In a child process (a converter that aborts takes only it down): convert one case for every
+    engine named; JSON records on stdout, converters' own output to bench/.cache/convert.log."""
     from peer_zoo import checkpoint
 
+    model_name, variant = args.convert_case.split(":")
+    case, cache, versions = Case(model_name, variant), Path(args.cache), json.loads(args.versions)
+    records = os.fdopen(os.dup(1), "w", buffering=1)
+    with quiet(cache / "convert.log"):
+        checkpoint(case, cache)
+    for name in args.engines.split(","):
+        engine = BY_NAME[name]
+        work = engine_dir(engine, case, cache, versions)
+        work.mkdir(parents=True, exist_ok=True)
+        failed = work / "FAILED"
+        if failed.exists():
+            if not args.retry:  # a conversion that failed before fails again: skip it (--retry)
+                continue
+            failed.unlink()
+        print("@peers " + json.dumps({"engine": name, "event": "converting"}), file=records)
+        start = time.perf_counter()
+        try:
+            with quiet(cache / "convert.log"):
+                engine.convert(case, work, cache)
+        except Exception as error:  # noqa: BLE001 - a converter's failure is its row, not the run's end
+            reason = str(error) if isinstance(error, EngineError) else \
+                f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:160]}"
+            failed.write_text(reason + "\n")
+            print("@peers " + json.dumps({"engine": name, "status": "failed", "reason": reason}), file=records)
+            continue
+        print("@peers " + json.dumps({"engine": name, "status": "converted", "seconds": time.perf_counter() - start}),
+              file=records)
+    return 0
+
+
+def convert_all(selected: list[Case], engines: list, cache: Path, versions: dict, missing: dict,
+                retry: bool = False) -> dict:
+    """Convert every case for every engine, one child process per case; {(case label, engine name):
+    reason} for every pair that has no artefact to run."""
     failures = {}
     for case in selected:
-        log(f"{case.label}: weights")
-        checkpoint(case, cache)
-        for engine in engines:
-            if engine.name in missing or engine.applies(case):
-                continue
-            work = engine_dir(engine, case, cache, versions)
-            work.mkdir(parents=True, exist_ok=True)
-            failed = work / "FAILED"
-            if failed.exists() and not retry:  # a conversion that failed before fails again: skip it (--retry)
-                failures[case.label, engine.name] = failed.read_text().strip()
-                continue
-            start = time.perf_counter()
-            try:
-                with quiet(cache / "convert.log"):
-                    engine.convert(case, work, cache)
-            except Exception as error:  # noqa: BLE001 - a converter's failure is its row, not the run's end
-                error = error if isinstance(error, EngineError) else \
-                    f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:160]}"
-                failures[case.label, engine.name] = str(error)
-                failed.write_text(str(error) + "\n")
-                log(f"{case.label}: {engine.name}: cannot convert: {error}")
-                continue
-            seconds = time.perf_counter() - start
-            if seconds > 1:
-                log(f"{case.label}: {engine.name}: converted in {seconds:.0f} s")
+        names = [e.name for e in engines if e.name not in missing and not e.applies(case)]
+        log(f"{case.label}: weights and conversions")
+        first = True
+        while names:
+            command = [sys.executable, __file__, "--convert-case", f"{case.model}:{case.variant}", "--engines",
+                       ",".join(names), "--cache", str(cache), "--versions", json.dumps(versions)]
+            current = None
+            with subprocess.Popen(command + (["--retry"] if retry and first else []), stdout=subprocess.PIPE,
+                                  text=True) as process:
+                for line in process.stdout:
+                    if not line.startswith("@peers "):
+                        continue
+                    record = json.loads(line[len("@peers "):])
+                    current = record["engine"] if record.get("event") == "converting" else None
+                    if record.get("status") == "failed":
+                        log(f"{case.label}: {record['engine']}: cannot convert: {record['reason']}")
+                    elif record.get("status") == "converted" and record["seconds"] > 1:
+                        log(f"{case.label}: {record['engine']}: converted in {record['seconds']:.0f} s")
+            first = False
+            if process.returncode == 0:
+                break
+            if current is None:  # before any converter: the weights
+                for name in names:
+                    failures[case.label, name] = f"making the weights failed (exit {process.returncode})"
+                break
+            reason = f"crashed the converter's process (exit {process.returncode})"
+            log(f"{case.label}: {current}: {reason}; again without it")
+            (engine_dir(BY_NAME[current], case, cache, versions) / "FAILED").write_text(reason + "\n")
+        for name in names:
+            failed = engine_dir(BY_NAME[name], case, cache, versions) / "FAILED"
+            if (case.label, name) not in failures and failed.exists():
+                failures[case.label, name] = failed.read_text().strip()
     return failures
 
 
@@ -265,6 +306,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-from", metavar="RESULTS.json",
                         help="write --out and --chart from the results of an earlier run (--results); run nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--convert-case", help=argparse.SUPPRESS)
     parser.add_argument("--versions", help=argparse.SUPPRESS)
     return parser
 
@@ -275,6 +317,8 @@ def main(argv=None) -> int:
     if args.worker:
         args.threads = int(args.threads)
         return worker(args)
+    if args.convert_case:
+        return convert_case(args)
     if args.report_from:
         from peers_report import write_report
 
