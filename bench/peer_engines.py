@@ -184,14 +184,14 @@ class ExecuTorch(Engine):
     name, package, module = "executorch xnnpack", "executorch", "executorch"
 
     def convert(self, case, work, cache):
+        path = work / "model.pte"
+        if path.exists():  # before the imports, which take seconds
+            return
         import torch
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
         from peer_zoo import load_model
 
-        path = work / "model.pte"
-        if path.exists():
-            return
         model, x, _ = load_model(case, cache)
         try:
             program = to_edge_transform_and_lower(torch.export.export(model, (torch.from_numpy(x),)),
