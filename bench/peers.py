@@ -36,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -210,6 +211,7 @@ def worker(args) -> int:
     samples = {name: [] for name in runnable}
     planned = {}
     for name, run in runnable.items():  # warm-up, and a first time that fits the runs into --budget
+        emit({"engine": name, "event": "timing"})
         for _ in range(args.warmup):
             run(x)
         start = time.perf_counter()
@@ -221,6 +223,7 @@ def worker(args) -> int:
     for index in range(rounds):
         for name in names[index % len(names):] + names[:index % len(names)]:  # rotate the order per round
             run = runnable[name]
+            emit({"engine": name, "event": "timing"})  # a crash from here on is this engine's
             for _ in range(-(-planned[name] // rounds)):
                 start = time.perf_counter()
                 run(x)
@@ -245,17 +248,20 @@ def measure_case(case: Case, threads: int, names: list[str], args, versions: dic
                    "--min-runs", str(args.min_runs), "--warmup", str(args.warmup), "--tolerance", str(args.tolerance)]
         current = None
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True, env=environment) as process:
+            watchdog = threading.Timer(args.worker_timeout, process.kill)  # a hung engine must not hang the run
+            watchdog.start()
             for line in process.stdout:
                 if not line.startswith("@peers "):
                     continue
                 record = json.loads(line[len("@peers "):])
-                if record.get("event") == "loading":
+                if record.get("event") in ("loading", "timing"):
                     current = record["engine"]
                 elif "status" in record:
                     records.setdefault(record["engine"], {}).update(record)
                     current = None
                 elif record.get("event") == "checked":
                     records[record["engine"]] = dict(record)
+            watchdog.cancel()
         remaining = [name for name in remaining if records.get(name, {}).get("status") is None]
         if process.returncode == 0 or not remaining:
             break
@@ -265,7 +271,8 @@ def measure_case(case: Case, threads: int, names: list[str], args, versions: dic
                                                                "see bench/.cache/workers.log)"}
             break
         culprit = current or remaining[0]
-        records[culprit] = {"status": "failed", "reason": f"crashed its process (exit {process.returncode})"}
+        records[culprit] = {"status": "failed", "reason": f"crashed or hung its process (exit {process.returncode}; "
+                                                          f"--worker-timeout {args.worker_timeout:.0f} s)"}
         log(f"{case.label} @{threads}: {culprit} crashed its process (exit {process.returncode}); again without it")
         remaining = [name for name in remaining if name != culprit and records.get(name, {}).get("status") is None]
     return records
@@ -298,6 +305,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="max abs error allowed, as a fraction of the largest |output| (default: 1e-3)")
     parser.add_argument("--retry", action="store_true",
                         help="convert again what failed to convert before (failures are cached like artefacts)")
+    parser.add_argument("--worker-timeout", type=float, default=1800,
+                        help="seconds one worker (a model variant at one thread count) may take (default: 1800)")
     parser.add_argument("--check", action="store_true", help="convert and check outputs only; no timing, no report")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="markdown file to update")
     parser.add_argument("--chart", default=str(REPO / "docs" / "peers.png"), help="PNG chart to write")
