@@ -267,8 +267,8 @@ def measure_case(case: Case, threads: int, names: list[str], args, versions: dic
             break
         if current is None and not records:  # it died before loading any engine: nobody to blame, nothing to retry
             for name in remaining:
-                records[name] = {"status": "failed", "reason": f"the worker failed (exit {process.returncode}, "
-                                                               "see bench/.cache/workers.log)"}
+                records[name] = {"status": "failed", "reason": f"the worker failed or hung (exit {process.returncode}; "
+                                                               f"see {Path(args.cache) / 'workers.log'})"}
             break
         culprit = current or remaining[0]
         records[culprit] = {"status": "failed", "reason": f"crashed or hung its process (exit {process.returncode}; "
