@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     REPO,
     count_macs,
     linear_weight_bytes,
@@ -140,7 +140,7 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
         error = float(np.abs(library(x) - reference).max())
         for threads in THREADS:
             library.set_threads(threads)
-            whole[config][threads] = median_ms(lambda: library(x), runs)
+            whole[config][threads] = median_ms(lambda library=library: library(x), runs)
         log(f"  {config}: " + ", ".join(f"{t} thr {whole[config][t]:.2f} ms" for t in THREADS) + f", err {error:.1e}")
     ort = {}
     eager = {}
@@ -149,7 +149,7 @@ def bench_model(name: str, runs: int, scratch: Path, log) -> dict:
         run_ort = onnxruntime_session(model, xt, scratch / f"{name}_{threads}.onnx", threads=threads)
         with torch.no_grad():
             eager[threads] = median_ms(lambda: model(xt), runs)
-        ort[threads] = median_ms(lambda: run_ort(x), runs)
+        ort[threads] = median_ms(lambda run_ort=run_ort: run_ort(x), runs)
     torch.set_num_threads(1)
     dense_macs, nonzero_macs = count_macs(model, xt)
     return {"name": name, "layers": layer_rows, "whole": whole, "ort": ort, "eager": eager, "storage": storage,
@@ -222,9 +222,9 @@ def report(results: list[dict], peaks: dict, runs: int, argv: list[str]) -> str:
                   f"{peaks['bandwidth']:.1f} GB/s): " + "; ".join(
                       f"{t} thread(s): floor {floors[t]:.1f} ms, 4x needs {needed[t]:.1f} ms, +tuning "
                       f"{result['whole']['+tuning'][t]:.1f} ms" for t in THREADS) + "."]
-        lines += ["", "Convolutions, per layer, 1 thread (ms; effective GFLOP/s and % of the 1-thread peak "
+        lines += ["", ("Convolutions, per layer, 1 thread (ms; effective GFLOP/s and % of the 1-thread peak "
                   "for +tuning; last column: +tuning at 2 threads). Dense layers (ResNet-18's 7x7 stem and 1x1 "
-                  "shortcuts) are marked; the target row sums the pattern 3x3 layers only:", "",
+                  "shortcuts) are marked; the target row sums the pattern 3x3 layers only:"), "",
                   "| layer | input | filters | GMAC | " + " | ".join(CONFIGS) + " | +tuning GFLOP/s | % peak | "
                   "2 threads ms |", "|---" * (len(CONFIGS) + 7) + "|"]
         for layer in result["layers"]:

@@ -28,15 +28,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_line, measured_peak_gflops  # noqa: E402
+from common import machine_line, measured_peak_gflops
 
 # (label, schedule fields): the 56-wide outputs fit 4 zmm vectors (8 lanes wasted) or 7 ymm.
 SCHEDULES = [
-    ("zmm, 3 rows x 4 vectors", dict(vector_width=16, rows=3, max_accumulators=4)),
-    ("zmm, 4 rows x 4 vectors", dict(vector_width=16, rows=4, max_accumulators=4)),
-    ("zmm, 4 rows x 4 vectors, rows outer", dict(vector_width=16, rows=4, max_accumulators=4, rows_outer=True)),
-    ("ymm, 2 rows x 7 vectors", dict(vector_width=8, rows=2, max_accumulators=7)),
-    ("ymm, 3 rows x 7 vectors", dict(vector_width=8, rows=3, max_accumulators=7)),
+    ("zmm, 3 rows x 4 vectors", {"vector_width": 16, "rows": 3, "max_accumulators": 4}),
+    ("zmm, 4 rows x 4 vectors", {"vector_width": 16, "rows": 4, "max_accumulators": 4}),
+    ("zmm, 4 rows x 4 vectors, rows outer", {"vector_width": 16, "rows": 4, "max_accumulators": 4, "rows_outer": True}),
+    ("ymm, 2 rows x 7 vectors", {"vector_width": 8, "rows": 2, "max_accumulators": 7}),
+    ("ymm, 3 rows x 7 vectors", {"vector_width": 8, "rows": 3, "max_accumulators": 7}),
 ]
 
 

@@ -39,8 +39,8 @@ fi
 stamp=.venv/.patsparse-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   say "installing patsparse and its pinned dependencies into .venv (torch 2.13.0 CPU build from local disk)"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2> >(grep -v "WARNING: Location" >&2) \
-    || die "pip install -e '.[dev]' failed"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,bench]' 2> >(grep -v "WARNING: Location" >&2) \
+    || die "pip install -e '.[dev,bench]' failed"
   touch "$stamp"
 else
   say ".venv is up to date"
