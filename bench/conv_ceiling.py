@@ -111,7 +111,8 @@ def main() -> int:
         out = np.zeros((1, layer.filters, *layer.output_hw), np.float32)
         pointer = ctypes.POINTER(ctypes.c_float)
         arguments = [a.ctypes.data_as(pointer) for a in (x, bias, out)]
-        times = [fastest_ms(getattr(library, f"{TUNING_PREFIX}candidate_{i}"), arguments, args.runs) for i in range(len(variants))]
+        times = [fastest_ms(getattr(library, f"{TUNING_PREFIX}candidate_{i}"), arguments, args.runs)
+                 for i in range(len(variants))]
     peak = measured_peak_gflops(16)
     macs = layer.weights.size * layer.output_hw[0] * layer.output_hw[1]
 

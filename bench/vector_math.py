@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from common import machine_line  # noqa: E402
+from common import machine_line
 
 
 def perf_share(library: Path, shape, scratch: Path, seconds: float = 4.0) -> str:
@@ -35,13 +35,13 @@ def perf_share(library: Path, shape, scratch: Path, seconds: float = 4.0) -> str
         f"end = time.time() + {seconds}\nwhile time.time() < end: m(x)\n")
     data = scratch / f"{library.stem}.perf.data"
     record = subprocess.run(["perf", "record", "-e", "cpu-clock", "-o", str(data), "-q", sys.executable, str(script)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if record.returncode:
         return f"perf record failed: {record.stderr.strip()[-200:]}"
 
     def report(key: str) -> list[tuple[float, str]]:
         text = subprocess.run(["perf", "report", "-i", str(data), "--sort", key, "--stdio", "-q"],
-                              capture_output=True, text=True).stdout
+                              capture_output=True, text=True, check=False).stdout
         rows = [line.split(None, 1) for line in text.splitlines() if "%" in line]
         return [(float(row[0].rstrip("%")), row[1].strip()) for row in rows if len(row) == 2]
 
