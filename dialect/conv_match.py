@@ -116,14 +116,14 @@ def _reshape(value: ir.Value, name: str, reassociation: str) -> ir.Operation | N
 
 
 def _reshaped_constant(value: ir.Value, reassociation: str | None = None) -> np.ndarray | None:
-    """A constant seen through one expand_shape / collapse_shape (any reassociation unless given;
-    without one, also a constant itself), in `value`'s shape."""
+    """A constant, or one seen through an expand_shape / collapse_shape (any reassociation unless
+    given), in `value`'s shape."""
     for name in ("tensor.expand_shape", "tensor.collapse_shape"):
         op = producer(value, name)
         if op is not None and (reassociation is None or str(op.attributes["reassociation"]) == reassociation):
             array = constant_array(op.operands[0])
             return None if array is None else array.reshape(value.type.shape)
-    return constant_array(value) if reassociation is None else None
+    return constant_array(value)
 
 
 def _only_collapse_user(value: ir.Value) -> ir.Operation | None:

@@ -59,7 +59,13 @@ class ExpandToLinalgPass(PatsparsePass):
         f32 = ir.F32Type.get()
         with ir.InsertionPoint(op.operation), op.operation.location:
             weight = op.to_dense_weight()
-            weight_value = arith.constant(ir.RankedTensorType.get(list(weight.shape), f32), numpy_to_dense(weight))
+            groups, filters, channels = op.groups, op.output_shape[1], op.input_shape[1]
+            if groups == 1:
+                weight_value = arith.constant(ir.RankedTensorType.get(list(weight.shape), f32),
+                                              numpy_to_dense(weight))
+            elif groups == filters == channels:
+                weight_value = arith.constant(ir.RankedTensorType.get([channels, 3, 3], f32),
+                                              numpy_to_dense(weight.reshape(channels, 3, 3)))
             zero = arith.constant(f32, 0.0)
             source = op.input
             top, left, bottom, right = op.padding
@@ -77,14 +83,11 @@ class ExpandToLinalgPass(PatsparsePass):
                 init = linalg.broadcast(op.bias, outs=[empty], dimensions=[0, 2, 3])
             else:
                 init = linalg.fill(zero, outs=[empty])
-            groups, filters, channels = op.groups, op.output_shape[1], op.input_shape[1]
             if groups == 1:
                 result = linalg.conv_2d_nchw_fchw(source, weight_value, outs=[init], strides=op.strides,
                                                   dilations=[1, 1])
             elif groups == filters == channels:
-                depthwise_weight = arith.constant(ir.RankedTensorType.get([channels, 3, 3], f32),
-                                                  numpy_to_dense(weight.reshape(channels, 3, 3)))
-                result = linalg.depthwise_conv_2d_nchw_chw(source, depthwise_weight, outs=[init],
+                result = linalg.depthwise_conv_2d_nchw_chw(source, weight_value, outs=[init],
                                                            strides=op.strides, dilations=[1, 1])
             else:
                 result = _grouped_conv(source, weight, init, groups, op.strides)
@@ -100,6 +103,7 @@ def _expand_shape(value: ir.Value, shape: list[int], reassociation: list[list[in
 def _grouped_conv(source: ir.Value, weight, init: ir.Value, groups: int, strides: list[int]) -> ir.Value:
     """`linalg.conv_2d_ngchw_gfchw` between the channel reshapes, as torch-mlir emits it."""
     f32 = ir.F32Type.get()
+    init = init if isinstance(init, ir.Value) else init.results[0]  # linalg.broadcast builds an OpView
     n, c, h, w = ir.RankedTensorType(source.type).shape
     filters = weight.shape[0]
     _, _, out_h, out_w = ir.RankedTensorType(init.type).shape
