@@ -39,7 +39,10 @@ Rationale:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+import numpy as np
 
 from mlir import ir
 from mlir.dialects import arith, func, linalg, memref, scf, vector
@@ -79,6 +82,9 @@ class _Item:
     kernel_sets: list[tuple]          # (bounds per pattern, channels, weights, the filter slots they feed)
     row_block_index: ir.Value
     x_block_index: ir.Value
+    # A single-kernel layer's one kernel, known inside its switch case: (pattern, input channel,
+    # one broadcast weight vector per tap); pattern None for a filter without kernels.
+    single_kernel: tuple | None = None
 
 
 class _ConvEmitter:
@@ -111,6 +117,15 @@ class _ConvEmitter:
         self.own_segments, self.own_channels, self.own_weights = source.segments, source.kernel_channels, source.weights
         # A pair layout with every kernel shared (a dense layer) has no own arrays and no own loops.
         self.has_own = self.pairs is None or self.own_channels.size > 0
+        # At most one kernel per filter (a depthwise pattern layer): the work item switches on its
+        # kernel's pattern once (scf.index_switch), broadcasts its weights once, and each case
+        # runs the row loops with that pattern's taps as constants and no kernel loop.
+        kernels_per_position = self.own_segments[:, -1] - self.own_segments[:, 0]
+        self.single_kernel = (self.pairs is None and layer.num_kernels > 0 and len(layer.patterns) > 1
+                              and int(kernels_per_position.max()) <= 1)
+        if self.single_kernel:
+            present = np.diff(self.own_segments, axis=1) > 0              # positions x patterns
+            self.position_patterns = np.where(present.any(axis=1), present.argmax(axis=1), len(layer.patterns))
         self.erased = ir.MemRefType.get([1], f32)  # what crosses the thread runtime: a bare float pointer
         self.phased_type = ir.MemRefType.get([self.batch, self.channels, self.padded_h, self.stride_w, self.phase_w],
                                              f32)
@@ -145,6 +160,9 @@ class _ConvEmitter:
                                     index_element_type(layer.num_kernels, compact))]
             self.order_global = constant_global(f"{layer.name}_filter_order", layer.filter_order,
                                                 index_element_type(layer.filters - 1, compact))
+            if self.single_kernel:
+                self.pattern_global = constant_global(f"{layer.name}_position_patterns", self.position_patterns,
+                                                      index_element_type(len(layer.patterns), compact))
             if self.pairs is not None:
                 pairs = self.pairs
                 self.shared_globals = [
@@ -290,9 +308,37 @@ class _ConvEmitter:
                              row_block_index=arith.DivUIOp(tile, b.index(self.x_blocks)).result,
                              x_block_index=arith.RemUIOp(tile, b.index(self.x_blocks)).result)
                 self.zeros = vector.BroadcastOp(self.vector_type, b.f32(0.0)).result if layer.relu else None
-                self.emit_rows(item)
+                if self.single_kernel:
+                    self.emit_single_kernel_cases(item, positions[0], weights, kernel_channels, segments)
+                else:
+                    self.emit_rows(item)
                 scf.YieldOp([])
             func.ReturnOp([])
+
+    def emit_single_kernel_cases(self, item: _Item, position: ir.Value, weights, kernel_channels, segments) -> None:
+        """scf.index_switch on the pattern of the item's only kernel; each case loads its input
+        channel and broadcasts its weights once, then runs every row block with the taps as
+        constants. The default case (a filter without kernels) stores the bias."""
+        b, layer = self.b, self.layer
+        patterns = memref.GetGlobalOp(self.pattern_global[1], self.pattern_global[0]).result
+        pattern = self._load_index(patterns, position)
+        kernel_index = self._load_index(segments, arith.MulIOp(position, b.index(len(layer.patterns) + 1)).result)
+        switch = scf.IndexSwitchOp([], pattern, list(range(len(layer.patterns))))
+        def block_of(region):  # the bindings may or may not have created the case blocks
+            return region.blocks[0] if len(region.blocks) else region.blocks.append()
+
+        for q, region in enumerate(switch.case_regions):
+            with ir.InsertionPoint(block_of(region)):
+                channel = self._load_index(kernel_channels, kernel_index)
+                weight_base = arith.MulIOp(kernel_index, b.index(layer.taps_per_kernel)).result
+                w_vectors = [vector.BroadcastOp(self.vector_type, memref.LoadOp(
+                    weights, [arith.AddIOp(weight_base, b.index(t)).result]).result).result
+                    for t in range(layer.taps_per_kernel)]
+                self.emit_rows(dataclasses.replace(item, single_kernel=(q, channel, w_vectors)))
+                scf.YieldOp([])
+        with ir.InsertionPoint(block_of(switch.default_region)):
+            self.emit_rows(dataclasses.replace(item, single_kernel=(None, None, [])))
+            scf.YieldOp([])
 
     def emit_rows(self, item: _Item) -> None:
         """Every row block of the item: all of them (filters outside), or its own (rows_outer)."""
@@ -332,6 +378,25 @@ class _ConvEmitter:
         tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(item.n, b.index(self.image_stride)).result,
                                               arith.MulIOp(input_row, b.index(self.row_stride)).result).result,
                                  x0).result
+        if item.single_kernel is not None:
+            q, channel, w_vectors = item.single_kernel
+            if q is None:
+                return accumulated
+            kernel_base = arith.AddIOp(arith.MulIOp(channel, b.index(self.channel_stride)).result, tile_base).result
+            accs = list(accumulated[0])
+            loaded = {}
+            for t, (dr, dc) in enumerate(layer.patterns[q]):
+                for i in range(block_rows):
+                    for j in range(accumulators):
+                        key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
+                        if key not in loaded:
+                            offset = ((i * stride_h + dr) * self.row_stride + (dc % stride_w) * self.phase_w
+                                      + dc // stride_w + j * lanes)
+                            position = arith.AddIOp(kernel_base, b.index(offset)).result
+                            loaded[key] = vector.LoadOp(self.vector_type, self.phased_flat, [position]).result
+                        slot = i * accumulators + j
+                        accs[slot] = vector.FMAOp(w_vectors[t], loaded[key], accs[slot]).result
+            return [accs]
         for bounds, set_channels, set_weights, targets in item.kernel_sets:
             for q, taps in enumerate(layer.patterns):
                 carried = [value for s in targets for value in accumulated[s]]
