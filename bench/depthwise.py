@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_line, median_ms  # noqa: E402
+from common import machine_line, median_ms
 
 
 def project_depthwise(model, library) -> int:
@@ -112,13 +112,13 @@ def main() -> int:
             for build, options in (("O", CompileOptions.optimised()), ("dense", CompileOptions(detect_patterns=False))):
                 library = runtime.load(compile_model(mlir, mlir.with_name(f"{mlir.stem}_{build}.so"), options)
                                        .outputs["library"])
-                times.append(median_ms(lambda: library(x), arguments.runs))
+                times.append(median_ms(lambda library=library: library(x), arguments.runs))
             print(f"{label:<20} {times[0]:8.2f} {times[1]:11.2f}", flush=True)
         if not arguments.no_layers:
             mlir = sources["depthwise pattern"]
             pattern = depthwise_layer_ms(mlir, scratch, detect=True)
             dense = depthwise_layer_ms(mlir, scratch, detect=False)
-            print(f"\ndepthwise layers (C x H x W in, stride), ms, default schedule, 1 thread")
+            print("\ndepthwise layers (C x H x W in, stride), ms, default schedule, 1 thread")
             print(f"{'layer':<16} {'4 taps':>8} {'9 taps':>8}")
             for (shape, p_ms), (_, d_ms) in zip(pattern, dense):
                 print(f"{shape:<16} {p_ms:8.3f} {d_ms:8.3f}")

@@ -23,6 +23,16 @@ filter position). For each, `rows` x R accumulators of V lanes stay in registers
           for i < rows, j < R: acc[i][j] = fma(broadcast(w), load(padded[base + CONST]), acc[i][j])
     store the accumulators (straight to the output, or through a row buffer for partial blocks)
 
+A layer whose filters have at most one kernel each (a depthwise pattern convolution, `groups`
+= C = F) has no kernel loop: the work item (one channel) switches once on its kernel's pattern,
+
+    scf.index_switch position_patterns[p]
+      case q: c = kernel_channels[k]; w_t = broadcast(weights[k*T + t]) for t < 4
+              every row block: acc = bias; acc = fma(w_t, load(padded[base(c) + CONST_q,t]), acc)
+      default: the bias alone (a filter without kernels)
+
+so each output vector takes exactly the pattern's 4 FMAs, with the taps compile-time constants.
+
 Rationale:
 - The padded buffer splits the width into `sw` phases (column i*sw + c goes to phase c,
   index i). Every tap then reads contiguous vectors at a constant offset for any stride,
@@ -43,9 +53,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-
 from mlir import ir
-from mlir.dialects import arith, func, linalg, memref, scf, vector
+from mlir.dialects import arith, func, memref, scf, vector
 
 from patsparse.dialect.conv_layer import ConvLayer, pair_filters
 from patsparse.dialect.schedule import Schedule, load_key
@@ -196,24 +205,22 @@ class _ConvEmitter:
         with ir.InsertionPoint(entry):
             input_buffer = entry.arguments[0]
             phased = memref.AllocOp(self.phased_type, [], [], alignment=64).result
-            if stride_w != 1:
-                linalg.fill(b.f32(0.0), outs=[phased])
             batch_loop = self._for(b.index(0), b.index(self.batch))
             with ir.InsertionPoint(batch_loop.body):
                 n = batch_loop.induction_variable
                 channel_loop = self._for(b.index(0), b.index(self.channels))
                 with ir.InsertionPoint(channel_loop.body):
                     c = channel_loop.induction_variable
-                    if stride_w == 1:
-                        # Zero only the padding (top and bottom rows, the columns beside each row):
-                        # on large inputs a fill of the whole buffer costs as much as the copy.
-                        for first, last in ((0, top), (top + height, padded_h)):
-                            if first < last:
-                                pad_loop = self._for(b.index(first), b.index(last))
-                                with ir.InsertionPoint(pad_loop.body):
-                                    fill_row(b, phased, [n, c, pad_loop.induction_variable, b.index(0)],
-                                              b.index(0), phase_w, vector_type)
-                                    scf.YieldOp([])
+                    # Zero only the padding (top and bottom rows, the columns beside each row, in
+                    # every phase): on large inputs a fill of the whole buffer costs as much as the copy.
+                    for first, last in ((0, top), (top + height, padded_h)):
+                        if first < last:
+                            pad_loop = self._for(b.index(first), b.index(last))
+                            with ir.InsertionPoint(pad_loop.body):
+                                for phase in range(stride_w):
+                                    fill_row(b, phased, [n, c, pad_loop.induction_variable, b.index(phase)],
+                                             b.index(0), phase_w, vector_type)
+                                scf.YieldOp([])
                     row_loop = self._for(b.index(0), b.index(height))
                     with ir.InsertionPoint(row_loop.body):
                         r = row_loop.induction_variable
@@ -227,12 +234,17 @@ class _ConvEmitter:
                         else:
                             # Column x goes to phase (x + left) % s, index (x + left) / s.
                             for phase in range(stride_w):
+                                target = [n, c, padded_row, b.index(phase)]
                                 first = (phase - left) % stride_w
                                 if first >= width:
+                                    fill_row(b, phased, target, b.index(0), phase_w, vector_type)
                                     continue
-                                copy_row(b, input_buffer, [n, c, r], b.index(first), phased,
-                                          [n, c, padded_row, b.index(phase)], b.index((first + left) // stride_w),
-                                          -(-(width - first) // stride_w), stride_w, vector_type)
+                                start, count = (first + left) // stride_w, -(-(width - first) // stride_w)
+                                fill_row(b, phased, target, b.index(0), start, vector_type)
+                                copy_row(b, input_buffer, [n, c, r], b.index(first), phased, target,
+                                         b.index(start), count, stride_w, vector_type)
+                                fill_row(b, phased, target, b.index(start + count), phase_w - start - count,
+                                         vector_type)
                         scf.YieldOp([])
                     scf.YieldOp([])
                 scf.YieldOp([])

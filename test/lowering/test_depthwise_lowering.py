@@ -6,7 +6,6 @@ compiled with -O and compared with PyTorch."""
 import numpy as np
 import pytest
 import torch
-from helpers import conv_module, pattern_weight, torch_conv
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +13,8 @@ from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.frontend import import_model
 from patsparse.pipeline import CompileOptions
+
+from helpers import conv_module, pattern_weight, torch_conv
 
 
 def compile_and_run(tmp_path, text, x, **options):
