@@ -465,12 +465,36 @@ class _ConvEmitter:
                 copy_row(self.b, self.row_buffer, [self.b.index(s * len(rows_y) + i)], self.b.index(0),
                           self.output_buffer, [item.n, f, rows_y[i]], x0, length, 1, self.vector_type)
 
+    def _store_row_block(self, item: _Item, accumulated: list[list[ir.Value]], rows_y: list[ir.Value]) -> None:
+        """A block that starts at column 0 and spans the row: whole vectors, then the one that
+        crosses the row's end with a masked store."""
+        b, lanes = self.b, self.lanes
+        for s, f in enumerate(item.filters):
+            for i, y in enumerate(rows_y):
+                for j in range(self.accumulators):
+                    column = j * lanes
+                    if column >= self.out_w:
+                        break
+                    value = self._finished(accumulated[s][i * self.accumulators + j])
+                    indices = [item.n, f, y, b.index(column)]
+                    if column + lanes <= self.out_w:
+                        vector.StoreOp(value, self.output_buffer, indices)
+                    else:
+                        mask = vector.ConstantMaskOp(ir.VectorType.get([lanes], ir.IntegerType.get_signless(1)),
+                                                     [self.out_w - column]).result
+                        vector.MaskedStoreOp(self.output_buffer, indices, mask, value)
+
     def emit_row_block(self, item: _Item, y0: ir.Value, block_rows: int) -> None:
         """Output rows y0 .. y0+block_rows-1 of the item's filters: R x block_rows accumulators
         each; every x-block (filters outside), or the item's x-block (rows_outer)."""
         b = self.b
         input_row = arith.MulIOp(y0, b.index(self.stride_h)).result
         rows_y = [arith.AddIOp(y0, b.index(i)).result if i else y0 for i in range(block_rows)]
+        if not self.schedule.rows_outer and self.blocks == 1:
+            # The whole row in one block: straight to the output, the last vector masked to the
+            # row's end (no row buffer and no copy).
+            self._store_row_block(item, self.accumulate(item, b.index(0), input_row, block_rows), rows_y)
+            return
         if not self.schedule.rows_outer:
             block_loop = self._for(b.index(0), b.index(self.padded_out_w), b.index(self.block_width))
             with ir.InsertionPoint(block_loop.body):
