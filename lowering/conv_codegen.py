@@ -130,8 +130,12 @@ class _ConvEmitter:
         # kernel's pattern once (scf.index_switch), broadcasts its weights once, and each case
         # runs the row loops with that pattern's taps as constants and no kernel loop.
         kernels_per_position = self.own_segments[:, -1] - self.own_segments[:, 0]
-        self.single_kernel = (self.pairs is None and layer.num_kernels > 0 and len(layer.patterns) > 1
+        self.single_kernel = (self.pairs is None and layer.num_kernels > 0
                               and int(kernels_per_position.max()) <= 1)
+        # ... and (filters outside, one work item per channel) copies its one input channel into a
+        # small zero-padded plane right before computing it, so the plane stays in L1/L2 instead of
+        # a padded copy of the whole input going through memory first.
+        self.channel_copies = self.single_kernel and not schedule.rows_outer
         if self.single_kernel:
             present = np.diff(self.own_segments, axis=1) > 0              # positions x patterns
             self.position_patterns = np.where(present.any(axis=1), present.argmax(axis=1), len(layer.patterns))
@@ -204,50 +208,20 @@ class _ConvEmitter:
         phase_w, padded_h, vector_type = self.phase_w, self.padded_h, self.vector_type
         with ir.InsertionPoint(entry):
             input_buffer = entry.arguments[0]
-            phased = memref.AllocOp(self.phased_type, [], [], alignment=64).result
-            batch_loop = self._for(b.index(0), b.index(self.batch))
-            with ir.InsertionPoint(batch_loop.body):
-                n = batch_loop.induction_variable
-                channel_loop = self._for(b.index(0), b.index(self.channels))
-                with ir.InsertionPoint(channel_loop.body):
-                    c = channel_loop.induction_variable
-                    # Zero only the padding (top and bottom rows, the columns beside each row, in
-                    # every phase): on large inputs a fill of the whole buffer costs as much as the copy.
-                    for first, last in ((0, top), (top + height, padded_h)):
-                        if first < last:
-                            pad_loop = self._for(b.index(first), b.index(last))
-                            with ir.InsertionPoint(pad_loop.body):
-                                for phase in range(stride_w):
-                                    fill_row(b, phased, [n, c, pad_loop.induction_variable, b.index(phase)],
-                                             b.index(0), phase_w, vector_type)
-                                scf.YieldOp([])
-                    row_loop = self._for(b.index(0), b.index(height))
-                    with ir.InsertionPoint(row_loop.body):
-                        r = row_loop.induction_variable
-                        padded_row = arith.AddIOp(r, b.index(top)).result
-                        if stride_w == 1:
-                            target = [n, c, padded_row, b.index(0)]
-                            fill_row(b, phased, target, b.index(0), left, vector_type)
-                            copy_row(b, input_buffer, [n, c, r], b.index(0), phased, target, b.index(left), width,
-                                      1, vector_type)
-                            fill_row(b, phased, target, b.index(left + width), phase_w - left - width, vector_type)
-                        else:
-                            # Column x goes to phase (x + left) % s, index (x + left) / s.
-                            for phase in range(stride_w):
-                                target = [n, c, padded_row, b.index(phase)]
-                                first = (phase - left) % stride_w
-                                if first >= width:
-                                    fill_row(b, phased, target, b.index(0), phase_w, vector_type)
-                                    continue
-                                start, count = (first + left) // stride_w, -(-(width - first) // stride_w)
-                                fill_row(b, phased, target, b.index(0), start, vector_type)
-                                copy_row(b, input_buffer, [n, c, r], b.index(first), phased, target,
-                                         b.index(start), count, stride_w, vector_type)
-                                fill_row(b, phased, target, b.index(start + count), phase_w - start - count,
-                                         vector_type)
+            # With per-channel copies the body reads the input itself (and pads each channel).
+            if self.channel_copies:
+                phased = input_buffer
+            else:
+                phased = memref.AllocOp(self.phased_type, [], [], alignment=64).result
+                batch_loop = self._for(b.index(0), b.index(self.batch))
+                with ir.InsertionPoint(batch_loop.body):
+                    n = batch_loop.induction_variable
+                    channel_loop = self._for(b.index(0), b.index(self.channels))
+                    with ir.InsertionPoint(channel_loop.body):
+                        self._emit_channel_copy(input_buffer, [n, channel_loop.induction_variable], phased,
+                                                [n, channel_loop.induction_variable])
                         scf.YieldOp([])
                     scf.YieldOp([])
-                scf.YieldOp([])
             bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
             pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
             count = b.index(self.batch * self.units * self.work_blocks)
@@ -259,6 +233,48 @@ class _ConvEmitter:
             # No explicit deallocs: the buffer-deallocation pipeline inserts them (and refuses
             # hand-written ones).
             func.ReturnOp([])
+
+    def _emit_channel_copy(self, input_buffer: ir.Value, source: list, phased: ir.Value, target: list) -> None:
+        """Input channel `source` (image, channel) into the zero-padded, width-phased buffer at
+        `target` (image, channel)."""
+        b = self.b
+        top, left, height, width, stride_w = self.top, self.left, self.height, self.width, self.stride_w
+        phase_w, padded_h, vector_type = self.phase_w, self.padded_h, self.vector_type
+        # Zero only the padding (top and bottom rows, the columns beside each row, in
+        # every phase): on large inputs a fill of the whole buffer costs as much as the copy.
+        for first, last in ((0, top), (top + height, padded_h)):
+            if first < last:
+                pad_loop = self._for(b.index(first), b.index(last))
+                with ir.InsertionPoint(pad_loop.body):
+                    for phase in range(stride_w):
+                        fill_row(b, phased, target + [pad_loop.induction_variable, b.index(phase)],
+                                 b.index(0), phase_w, vector_type)
+                    scf.YieldOp([])
+        row_loop = self._for(b.index(0), b.index(height))
+        with ir.InsertionPoint(row_loop.body):
+            r = row_loop.induction_variable
+            padded_row = arith.AddIOp(r, b.index(top)).result
+            if stride_w == 1:
+                row_target = target + [padded_row, b.index(0)]
+                fill_row(b, phased, row_target, b.index(0), left, vector_type)
+                copy_row(b, input_buffer, source + [r], b.index(0), phased, row_target, b.index(left), width,
+                          1, vector_type)
+                fill_row(b, phased, row_target, b.index(left + width), phase_w - left - width, vector_type)
+            else:
+                # Column x goes to phase (x + left) % s, index (x + left) / s.
+                for phase in range(stride_w):
+                    row_target = target + [padded_row, b.index(phase)]
+                    first = (phase - left) % stride_w
+                    if first >= width:
+                        fill_row(b, phased, row_target, b.index(0), phase_w, vector_type)
+                        continue
+                    start, count = (first + left) // stride_w, -(-(width - first) // stride_w)
+                    fill_row(b, phased, row_target, b.index(0), start, vector_type)
+                    copy_row(b, input_buffer, source + [r], b.index(first), phased, row_target,
+                             b.index(start), count, stride_w, vector_type)
+                    fill_row(b, phased, row_target, b.index(start + count), phase_w - start - count,
+                             vector_type)
+            scf.YieldOp([])
 
     # -- step 3: @<name>_body: the work-item loop ---------------------------------------------
 
@@ -276,8 +292,15 @@ class _ConvEmitter:
             self.bias_buffer, self.output_buffer = (
                 reinterpret_buffer(argument, type_)
                 for argument, type_ in zip(list(entry.arguments)[1:3], (self.bias_type, self.output_type)))
-            self.phased_flat = reinterpret_buffer(entry.arguments[0],
-                                                  ir.MemRefType.get([self.batch * self.image_stride], self.f32))
+            if self.channel_copies:
+                self.input_buffer = reinterpret_buffer(entry.arguments[0],
+                                                       ir.MemRefType.get(list(layer.input_shape), self.f32))
+                self.plane = memref.AllocOp(ir.MemRefType.get([1, 1, self.padded_h, self.stride_w, self.phase_w],
+                                                              self.f32), [], [], alignment=64).result
+                self.phased_flat = reinterpret_buffer(self.plane, ir.MemRefType.get([self.channel_stride], self.f32))
+            else:
+                self.phased_flat = reinterpret_buffer(entry.arguments[0],
+                                                      ir.MemRefType.get([self.batch * self.image_stride], self.f32))
             begin, end = entry.arguments[3], entry.arguments[4]
             if self.has_own:
                 weights, kernel_channels, segments = (memref.GetGlobalOp(type_, name).result
@@ -342,6 +365,8 @@ class _ConvEmitter:
         for q, region in enumerate(switch.case_regions):
             with ir.InsertionPoint(block_of(region)):
                 channel = self._load_index(kernel_channels, kernel_index)
+                if self.channel_copies:
+                    self._emit_channel_copy(self.input_buffer, [item.n, channel], self.plane, [b.index(0), b.index(0)])
                 weight_base = arith.MulIOp(kernel_index, b.index(layer.taps_per_kernel)).result
                 w_vectors = [vector.BroadcastOp(self.vector_type, memref.LoadOp(
                     weights, [arith.AddIOp(weight_base, b.index(t)).result]).result).result
@@ -386,15 +411,20 @@ class _ConvEmitter:
         b, layer, schedule = self.b, self.layer, self.schedule
         accumulators, lanes, stride_h, stride_w = self.accumulators, self.lanes, self.stride_h, self.stride_w
         accumulated = [[item.bias_vectors[s]] * (accumulators * block_rows) for s in range(self.slots)]
-        # Offset of (image n, channel 0, input row, phase 0, column x0).
-        tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(item.n, b.index(self.image_stride)).result,
-                                              arith.MulIOp(input_row, b.index(self.row_stride)).result).result,
-                                 x0).result
+        # Offset of (image n, channel 0, input row, phase 0, column x0); a channel plane has no n.
+        if not self.channel_copies:
+            tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(item.n, b.index(self.image_stride)).result,
+                                                  arith.MulIOp(input_row, b.index(self.row_stride)).result).result,
+                                     x0).result
         if item.single_kernel is not None:
             q, channel, w_vectors = item.single_kernel
             if q is None:
                 return accumulated
-            kernel_base = arith.AddIOp(arith.MulIOp(channel, b.index(self.channel_stride)).result, tile_base).result
+            if self.channel_copies:  # the channel's own plane: (row, column) only
+                kernel_base = arith.AddIOp(arith.MulIOp(input_row, b.index(self.row_stride)).result, x0).result
+            else:
+                kernel_base = arith.AddIOp(arith.MulIOp(channel, b.index(self.channel_stride)).result,
+                                           tile_base).result
             accs = list(accumulated[0])
             loaded = {}
             for t, (dr, dc) in enumerate(layer.patterns[q]):
