@@ -199,13 +199,12 @@ class _ConvEmitter:
     # -- step 2: @<name>: the zero-padded, width-phased copy, then the work items -------------
 
     def emit_padded_copy(self) -> None:
-        """The zero-padded, width-phased copy of the input, then the filter positions of every
-        image, [0, N*F), computed by @<name>_body directly or split over threads."""
+        """The zero-padded, width-phased copy of the input (unless each work item copies its own
+        channel), then the filter positions of every image, [0, N*F), computed by @<name>_body
+        directly or split over threads."""
         layer = self.layer
         entry = self.function.add_entry_block()
         b = self.b = ConstantBuilder(entry)
-        top, left, height, width, stride_w = self.top, self.left, self.height, self.width, self.stride_w
-        phase_w, padded_h, vector_type = self.phase_w, self.padded_h, self.vector_type
         with ir.InsertionPoint(entry):
             input_buffer = entry.arguments[0]
             # With per-channel copies the body reads the input itself (and pads each channel).
