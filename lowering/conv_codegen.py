@@ -31,7 +31,8 @@ A layer whose filters have at most one kernel each (a depthwise pattern convolut
               every row block: acc = bias; acc = fma(w_t, load(padded[base(c) + CONST_q,t]), acc)
       default: the bias alone (a filter without kernels)
 
-so each output vector takes exactly the pattern's 4 FMAs, with the taps compile-time constants.
+so each output vector takes exactly the pattern's 4 FMAs, with the taps compile-time constants
+(lowering/conv_single_kernel.py).
 
 Rationale:
 - The padded buffer splits the width into `sw` phases (column i*sw + c goes to phase c,
@@ -49,7 +50,6 @@ Rationale:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,13 +59,13 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer, pair_filters
 from patsparse.dialect.schedule import Schedule, load_key
 
+from .conv_single_kernel import SingleKernelSteps
 from .emit_helpers import (
     PARALLEL_FOR,
     ConstantBuilder,
     constant_global,
     copy_row,
     declare_parallel_for,
-    fill_row,
     index_element_type,
     reinterpret_buffer,
 )
@@ -96,7 +96,7 @@ class _Item:
     single_kernel: tuple | None = None
 
 
-class _ConvEmitter:
+class _ConvEmitter(SingleKernelSteps):
     """The geometry of one layer under one schedule, and the steps that emit its code."""
 
     def __init__(self, layer: ConvLayer, schedule: Schedule):
@@ -233,48 +233,6 @@ class _ConvEmitter:
             # hand-written ones).
             func.ReturnOp([])
 
-    def _emit_channel_copy(self, input_buffer: ir.Value, source: list, phased: ir.Value, target: list) -> None:
-        """Input channel `source` (image, channel) into the zero-padded, width-phased buffer at
-        `target` (image, channel)."""
-        b = self.b
-        top, left, height, width, stride_w = self.top, self.left, self.height, self.width, self.stride_w
-        phase_w, padded_h, vector_type = self.phase_w, self.padded_h, self.vector_type
-        # Zero only the padding (top and bottom rows, the columns beside each row, in
-        # every phase): on large inputs a fill of the whole buffer costs as much as the copy.
-        for first, last in ((0, top), (top + height, padded_h)):
-            if first < last:
-                pad_loop = self._for(b.index(first), b.index(last))
-                with ir.InsertionPoint(pad_loop.body):
-                    for phase in range(stride_w):
-                        fill_row(b, phased, target + [pad_loop.induction_variable, b.index(phase)],
-                                 b.index(0), phase_w, vector_type)
-                    scf.YieldOp([])
-        row_loop = self._for(b.index(0), b.index(height))
-        with ir.InsertionPoint(row_loop.body):
-            r = row_loop.induction_variable
-            padded_row = arith.AddIOp(r, b.index(top)).result
-            if stride_w == 1:
-                row_target = target + [padded_row, b.index(0)]
-                fill_row(b, phased, row_target, b.index(0), left, vector_type)
-                copy_row(b, input_buffer, source + [r], b.index(0), phased, row_target, b.index(left), width,
-                          1, vector_type)
-                fill_row(b, phased, row_target, b.index(left + width), phase_w - left - width, vector_type)
-            else:
-                # Column x goes to phase (x + left) % s, index (x + left) / s.
-                for phase in range(stride_w):
-                    row_target = target + [padded_row, b.index(phase)]
-                    first = (phase - left) % stride_w
-                    if first >= width:
-                        fill_row(b, phased, row_target, b.index(0), phase_w, vector_type)
-                        continue
-                    start, count = (first + left) // stride_w, -(-(width - first) // stride_w)
-                    fill_row(b, phased, row_target, b.index(0), start, vector_type)
-                    copy_row(b, input_buffer, source + [r], b.index(first), phased, row_target,
-                             b.index(start), count, stride_w, vector_type)
-                    fill_row(b, phased, row_target, b.index(start + count), phase_w - start - count,
-                             vector_type)
-            scf.YieldOp([])
-
     # -- step 3: @<name>_body: the work-item loop ---------------------------------------------
 
     def _load_index(self, buffer, position):
@@ -349,33 +307,6 @@ class _ConvEmitter:
                 scf.YieldOp([])
             func.ReturnOp([])
 
-    def emit_single_kernel_cases(self, item: _Item, position: ir.Value, weights, kernel_channels, segments) -> None:
-        """scf.index_switch on the pattern of the item's only kernel; each case loads its input
-        channel and broadcasts its weights once, then runs every row block with the taps as
-        constants. The default case (a filter without kernels) stores the bias."""
-        b, layer = self.b, self.layer
-        patterns = memref.GetGlobalOp(self.pattern_global[1], self.pattern_global[0]).result
-        pattern = self._load_index(patterns, position)
-        kernel_index = self._load_index(segments, arith.MulIOp(position, b.index(len(layer.patterns) + 1)).result)
-        switch = scf.IndexSwitchOp([], pattern, list(range(len(layer.patterns))))
-        def block_of(region):  # the bindings may or may not have created the case blocks
-            return region.blocks[0] if len(region.blocks) else region.blocks.append()
-
-        for q, region in enumerate(switch.case_regions):
-            with ir.InsertionPoint(block_of(region)):
-                channel = self._load_index(kernel_channels, kernel_index)
-                if self.channel_copies:
-                    self._emit_channel_copy(self.input_buffer, [item.n, channel], self.plane, [b.index(0), b.index(0)])
-                weight_base = arith.MulIOp(kernel_index, b.index(layer.taps_per_kernel)).result
-                w_vectors = [vector.BroadcastOp(self.vector_type, memref.LoadOp(
-                    weights, [arith.AddIOp(weight_base, b.index(t)).result]).result).result
-                    for t in range(layer.taps_per_kernel)]
-                self.emit_rows(dataclasses.replace(item, single_kernel=(q, channel, w_vectors)))
-                scf.YieldOp([])
-        with ir.InsertionPoint(block_of(switch.default_region)):
-            self.emit_rows(dataclasses.replace(item, single_kernel=(None, None, [])))
-            scf.YieldOp([])
-
     def emit_rows(self, item: _Item) -> None:
         """Every row block of the item: all of them (filters outside), or its own (rows_outer)."""
         b, rows, main_rows, out_h = self.b, self.rows, self.main_rows, self.out_h
@@ -416,28 +347,8 @@ class _ConvEmitter:
                                                   arith.MulIOp(input_row, b.index(self.row_stride)).result).result,
                                      x0).result
         if item.single_kernel is not None:
-            q, channel, w_vectors = item.single_kernel
-            if q is None:
-                return accumulated
-            if self.channel_copies:  # the channel's own plane: (row, column) only
-                kernel_base = arith.AddIOp(arith.MulIOp(input_row, b.index(self.row_stride)).result, x0).result
-            else:
-                kernel_base = arith.AddIOp(arith.MulIOp(channel, b.index(self.channel_stride)).result,
-                                           tile_base).result
-            accs = list(accumulated[0])
-            loaded = {}
-            for t, (dr, dc) in enumerate(layer.patterns[q]):
-                for i in range(block_rows):
-                    for j in range(accumulators):
-                        key = load_key(t, (dr, dc), i, j, stride_h, schedule.eliminate_loads)
-                        if key not in loaded:
-                            offset = ((i * stride_h + dr) * self.row_stride + (dc % stride_w) * self.phase_w
-                                      + dc // stride_w + j * lanes)
-                            position = arith.AddIOp(kernel_base, b.index(offset)).result
-                            loaded[key] = vector.LoadOp(self.vector_type, self.phased_flat, [position]).result
-                        slot = i * accumulators + j
-                        accs[slot] = vector.FMAOp(w_vectors[t], loaded[key], accs[slot]).result
-            return [accs]
+            return self.accumulate_single_kernel(item, x0, input_row, block_rows, accumulated,
+                                                 None if self.channel_copies else tile_base)
         for bounds, set_channels, set_weights, targets in item.kernel_sets:
             for q, taps in enumerate(layer.patterns):
                 carried = [value for s in targets for value in accumulated[s]]
@@ -493,25 +404,6 @@ class _ConvEmitter:
             for i in range(len(rows_y)):
                 copy_row(self.b, self.row_buffer, [self.b.index(s * len(rows_y) + i)], self.b.index(0),
                           self.output_buffer, [item.n, f, rows_y[i]], x0, length, 1, self.vector_type)
-
-    def _store_row_block(self, item: _Item, accumulated: list[list[ir.Value]], rows_y: list[ir.Value]) -> None:
-        """A block that starts at column 0 and spans the row: whole vectors, then the one that
-        crosses the row's end with a masked store."""
-        b, lanes = self.b, self.lanes
-        for s, f in enumerate(item.filters):
-            for i, y in enumerate(rows_y):
-                for j in range(self.accumulators):
-                    column = j * lanes
-                    if column >= self.out_w:
-                        break
-                    value = self._finished(accumulated[s][i * self.accumulators + j])
-                    indices = [item.n, f, y, b.index(column)]
-                    if column + lanes <= self.out_w:
-                        vector.StoreOp(value, self.output_buffer, indices)
-                    else:
-                        mask = vector.ConstantMaskOp(ir.VectorType.get([lanes], ir.IntegerType.get_signless(1)),
-                                                     [self.out_w - column]).result
-                        vector.MaskedStoreOp(self.output_buffer, indices, mask, value)
 
     def emit_row_block(self, item: _Item, y0: ir.Value, block_rows: int) -> None:
         """Output rows y0 .. y0+block_rows-1 of the item's filters: R x block_rows accumulators
