@@ -40,6 +40,7 @@ class ConvLayer:
     weights: np.ndarray                          # Nk * T, in read order
     has_bias: bool
     relu: bool = False                           # max(0, .) applied before the store (a fused ReLU)
+    groups: int = 1                              # grouped / depthwise: kernel_channels stay global
 
     def __post_init__(self):
         # Along a dimension with one output the stride is never taken: 1 gives the same result,
@@ -55,8 +56,11 @@ class ConvLayer:
         return int(self.kernel_channels.shape[0])
 
     @classmethod
-    def from_fkw(cls, name: str, fkw: FKW, input_shape, output_shape, strides, padding, has_bias) -> "ConvLayer":
-        """Kernels regrouped by pattern inside each filter (stable, so channels stay sorted)."""
+    def from_fkw(cls, name: str, fkw: FKW, input_shape, output_shape, strides, padding, has_bias,
+                 groups: int = 1) -> "ConvLayer":
+        """Kernels regrouped by pattern inside each filter (stable, so channels stay sorted). A
+        grouped layer is the same set of kernels (their channels are global), so the generator
+        needs nothing else to know about groups."""
         taps = pattern_taps(fkw.pattern_library)
         num_patterns = fkw.num_patterns
         offsets = np.asarray(fkw.filter_offsets, np.int64)
@@ -77,21 +81,23 @@ class ConvLayer:
                    filter_order=np.asarray(fkw.filter_order, np.int32), segments=segments,
                    kernel_channels=channels[order].astype(np.int32) if order.size else np.zeros(0, np.int32),
                    weights=weights[order].reshape(-1) if order.size else np.zeros(0, np.float32),
-                   has_bias=has_bias)
+                   has_bias=has_bias, groups=groups)
 
     @classmethod
     def dense(cls, name: str, weight: np.ndarray, input_shape, output_shape, strides, padding,
-              has_bias) -> "ConvLayer":
-        """A dense KHxKW convolution: one pattern with every tap, every kernel kept."""
+              has_bias, groups: int = 1) -> "ConvLayer":
+        """A dense KHxKW convolution: one pattern with every tap, every kernel kept. With
+        `groups`, `weight` is F x C/groups x KH x KW and filter f reads the channels of its group."""
         filters, channels, kernel_h, kernel_w = weight.shape
         taps = [(r, c) for r in range(kernel_h) for c in range(kernel_w)]
         segments = np.stack([np.arange(filters) * channels, (np.arange(filters) + 1) * channels], axis=1)
+        first_channels = (np.arange(filters) // (filters // groups)) * channels  # of each filter's group
         return cls(name=name, input_shape=tuple(input_shape), filters=filters,
                    output_hw=tuple(output_shape[2:]), strides=tuple(strides), padding=tuple(padding),
                    kernel_hw=(kernel_h, kernel_w), patterns=[taps],
                    filter_order=np.arange(filters, dtype=np.int32), segments=segments.astype(np.int32),
-                   kernel_channels=np.tile(np.arange(channels, dtype=np.int32), filters),
-                   weights=np.ascontiguousarray(weight, np.float32).reshape(-1), has_bias=has_bias)
+                   kernel_channels=(first_channels[:, None] + np.arange(channels)[None, :]).reshape(-1).astype(np.int32),
+                   weights=np.ascontiguousarray(weight, np.float32).reshape(-1), has_bias=has_bias, groups=groups)
 
 
 @dataclass
@@ -210,15 +216,16 @@ def conv_layers(module: ir.Operation, dense_convolutions: bool) -> list[tuple[ir
         if op.name == PATTERN_CONV2D:
             conv = PatternConv2dOp(op)
             layer = ConvLayer.from_fkw(name, conv.fkw, conv.input_shape, conv.output_shape, conv.strides,
-                                       conv.padding, conv.bias is not None)
+                                       conv.padding, conv.bias is not None, conv.groups)
             layers.append((op, layer, conv.input, conv.bias))
             continue
         try:
             match = match_convolution(op)
         except NotRewritten:
             continue
-        output_shape = list(op.results[0].type.shape)
+        output = match.output  # a grouped convolution is replaced with its collapse_shape
+        output_shape = list(output.results[0].type.shape)
         layer = ConvLayer.dense(name, match.weight, list(match.source.type.shape), output_shape,
-                                match.strides, match.padding, match.bias is not None)
-        layers.append((op, layer, match.source, match.bias))
+                                match.strides, match.padding, match.bias is not None, match.groups)
+        layers.append((output, layer, match.source, match.bias))
     return layers

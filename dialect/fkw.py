@@ -12,6 +12,11 @@ channels and a library of K patterns:
 - ``weights`` (4 N): the kept weights, 4 per kernel in increasing tap order,
   stored in the order the generated code reads them.
 
+A grouped convolution (``groups`` G, PyTorch's ``nn.Conv2d(groups=G)``; depthwise when
+G = C = F) uses the same arrays: ``kernel_channels`` stay global input channels, and a kernel
+of filter f must read a channel of f's group, ``kernel_channels[k] // (C / G) == f // (F / G)``.
+Its dense weight is ``F x (C / G) x 3 x 3``, as in PyTorch.
+
 Removed kernels (connectivity sparsity) are simply absent. This module is pure
 numpy so the pruning side, the compiler and the tests share one definition.
 """
@@ -58,13 +63,15 @@ def pattern_taps(pattern_library: np.ndarray) -> np.ndarray:
     return np.stack([np.flatnonzero(row) for row in library]).astype(np.int64) if len(library) else np.zeros((0, 4), np.int64)
 
 
-def check_fkw(fkw: FKW, in_channels: int | None = None) -> list[str]:
+def check_fkw(fkw: FKW, in_channels: int | None = None, groups: int = 1) -> list[str]:
     """Every inconsistency of the FKW arrays, as '<array>: expected ..., got ...'.
 
     An empty list means the arrays describe a valid pattern convolution with
-    ``fkw.num_filters`` outputs (and ``in_channels`` inputs, when given).
+    ``fkw.num_filters`` outputs (and ``in_channels`` inputs, when given) in ``groups`` groups.
     """
     problems: list[str] = []
+    if groups < 1:
+        return [f"groups: expected a positive number, got {groups}"]
     library = np.asarray(fkw.pattern_library)
     if library.ndim != 2 or library.shape[1] != KERNEL_TAPS:
         problems.append(f"pattern_library: expected shape K x 9, got {_shape(library)}")
@@ -122,6 +129,21 @@ def check_fkw(fkw: FKW, in_channels: int | None = None) -> list[str]:
         if bad.size:
             problems.append(
                 f"kernel_channels: expected channels in [0, {in_channels}), kernel {bad[0]} has {channels[bad[0]]}")
+    if groups > 1 and not problems:
+        if num_filters % groups:
+            problems.append(f"groups: expected a divisor of the {num_filters} filters, got {groups}")
+        elif in_channels is not None and in_channels % groups:
+            problems.append(f"groups: expected a divisor of the {in_channels} input channels, got {groups}")
+        elif in_channels is not None and num_kernels:
+            kernel_filters = order[np.repeat(np.arange(num_filters), np.diff(offsets))]
+            filter_groups = kernel_filters // (num_filters // groups)
+            wrong = np.flatnonzero(channels // (in_channels // groups) != filter_groups)
+            if wrong.size:
+                k = int(wrong[0])
+                first = int(filter_groups[k]) * (in_channels // groups)
+                problems.append(
+                    f"kernel_channels: expected the channels of group {filter_groups[k]}, [{first}, "
+                    f"{first + in_channels // groups}), for filter {kernel_filters[k]}, kernel {k} has {channels[k]}")
     if not problems and num_kernels:
         positions = np.repeat(np.arange(num_filters), np.diff(offsets))
         keys = positions * (int(channels.max()) + 1) + channels
@@ -140,9 +162,9 @@ def check_fkw(fkw: FKW, in_channels: int | None = None) -> list[str]:
     return problems
 
 
-def to_dense_weight(fkw: FKW, in_channels: int) -> np.ndarray:
-    """Rebuild the dense OIHW (F, C, 3, 3) float32 weight."""
-    problems = check_fkw(fkw, in_channels)
+def to_dense_weight(fkw: FKW, in_channels: int, groups: int = 1) -> np.ndarray:
+    """Rebuild the dense OIHW (F, C / groups, 3, 3) float32 weight (PyTorch's layout)."""
+    problems = check_fkw(fkw, in_channels, groups)
     if problems:
         raise FKWError(problems[0])
     dense = np.zeros((fkw.num_filters, in_channels, KERNEL_TAPS), np.float32)
@@ -153,7 +175,13 @@ def to_dense_weight(fkw: FKW, in_channels: int) -> np.ndarray:
         channels = np.asarray(fkw.kernel_channels, np.int64)
         kernel_taps = taps[np.asarray(fkw.kernel_pattern_ids, np.int64)]
         dense[filters[:, None], channels[:, None], kernel_taps] = np.asarray(fkw.weights, np.float32).reshape(-1, 4)
-    return dense.reshape(fkw.num_filters, in_channels, 3, 3)
+    dense = dense.reshape(fkw.num_filters, in_channels, 3, 3)
+    if groups == 1:
+        return dense
+    group_of_filter = np.arange(fkw.num_filters) // (fkw.num_filters // groups)
+    group_channels = in_channels // groups
+    columns = group_of_filter[:, None] * group_channels + np.arange(group_channels)[None, :]
+    return np.take_along_axis(dense, columns[:, :, None, None], axis=1)
 
 
 def infer_pattern_library(weight: np.ndarray) -> np.ndarray:
@@ -177,16 +205,20 @@ def infer_pattern_library(weight: np.ndarray) -> np.ndarray:
 
 
 def from_dense_weight(weight: np.ndarray, pattern_library: np.ndarray | None = None,
-                      filter_order: np.ndarray | None = None) -> FKW:
+                      filter_order: np.ndarray | None = None, groups: int = 1) -> FKW:
     """Pack a dense OIHW 3x3 weight whose every kernel is all-zero or inside a pattern.
 
     Each non-zero kernel gets the first library pattern that covers its non-zeros.
-    Raises FKWError naming the first kernel that fits no pattern.
+    With ``groups`` the weight is ``F x (C / groups) x 3 x 3`` (PyTorch's grouped layout)
+    and the kernel channels come out global. Raises FKWError naming the first kernel that
+    fits no pattern (its channel within the group).
     """
     weight = np.asarray(weight, np.float32)
     if weight.ndim != 4 or weight.shape[2:] != (3, 3):
         raise FKWError(f"weight: expected an OIHW array with 3x3 kernels, got shape {_shape(weight)}")
     num_filters, in_channels = weight.shape[:2]
+    if groups < 1 or num_filters % groups:
+        raise FKWError(f"groups: expected a positive divisor of the {num_filters} filters, got {groups}")
     library = infer_pattern_library(weight) if pattern_library is None else np.asarray(pattern_library, np.int8)
     problems = check_fkw(FKW(library, np.arange(num_filters), np.zeros(num_filters + 1, np.int64),
                              np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)))
@@ -207,13 +239,14 @@ def from_dense_weight(weight: np.ndarray, pattern_library: np.ndarray | None = N
     position_index, channels = np.nonzero(selected)                           # sorted by position, channel
     filters = order[position_index]
     pattern_ids = first_pattern[filters, channels]
+    global_channels = channels + (filters // (num_filters // groups)) * in_channels
     flat = weight.reshape(num_filters, in_channels, KERNEL_TAPS)
     kept = np.take_along_axis(flat[filters, channels], pattern_taps(library)[pattern_ids], axis=1)
     return FKW(
         pattern_library=library,
         filter_order=order.astype(np.int32),
         filter_offsets=np.concatenate([[0], np.cumsum(selected.sum(axis=1))]).astype(np.int32),
-        kernel_channels=channels.astype(np.int32),
+        kernel_channels=global_channels.astype(np.int32),
         kernel_pattern_ids=pattern_ids.astype(np.int32),
         weights=kept.reshape(-1).astype(np.float32),
     )

@@ -116,7 +116,8 @@ def erase_if_dead(op: ir.Operation | None) -> None:
 
 
 _SIDE_EFFECT_FREE = {"arith.constant", "tensor.empty", "tensor.pad", "linalg.fill", "linalg.broadcast",
-                     "linalg.transpose"}
+                     "linalg.transpose", "tensor.expand_shape", "tensor.collapse_shape",
+                     "linalg.conv_2d_ngchw_gfchw", "linalg.depthwise_conv_2d_nchw_chw"}
 
 
 def int_array(attribute: ir.Attribute | None, default: list[int]) -> list[int]:

@@ -56,9 +56,10 @@ def numpy_to_dense(array: np.ndarray) -> ir.DenseElementsAttr:
 
 
 def pattern_conv2d(input: ir.Value, fkw: FKW, *, bias: ir.Value | None = None,
-                   strides: Sequence[int] = (1, 1), padding: Sequence[int] = (0, 0, 0, 0),
+                   strides: Sequence[int] = (1, 1), padding: Sequence[int] = (0, 0, 0, 0), groups: int = 1,
                    loc: ir.Location | None = None, ip: ir.InsertionPoint | None = None) -> ir.Value:
-    """Build `patsparse.pattern_conv2d`; the result type follows from the shapes."""
+    """Build `patsparse.pattern_conv2d`; the result type follows from the shapes. `groups` > 1
+    (a grouped or depthwise convolution) is stored as the `groups` attribute, 1 is left out."""
     batch, _, height, width = ir.RankedTensorType(input.type).shape
     out_height = (height + padding[0] + padding[2] - 3) // strides[0] + 1
     out_width = (width + padding[1] + padding[3] - 3) // strides[1] + 1
@@ -73,6 +74,8 @@ def pattern_conv2d(input: ir.Value, fkw: FKW, *, bias: ir.Value | None = None,
         "kernel_pattern_ids": numpy_to_dense(np.asarray(fkw.kernel_pattern_ids, np.int32)),
         "weights": numpy_to_dense(np.asarray(fkw.weights, np.float32)),
     }
+    if groups != 1:
+        attributes["groups"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), groups)
     operands = [input] if bias is None else [input, bias]
     op = ir.Operation.create(PATTERN_CONV2D, results=[result_type], operands=operands,
                              attributes=attributes, loc=loc, ip=ip)
@@ -112,6 +115,13 @@ class PatternConv2dOp:
         return list(ir.DenseI64ArrayAttr(self.operation.attributes["padding"]))
 
     @property
+    def groups(self) -> int:
+        """The `groups` attribute (absent: 1); the verifier checks it is an integer."""
+        if "groups" not in self.operation.attributes:
+            return 1
+        return ir.IntegerAttr(self.operation.attributes["groups"]).value
+
+    @property
     def input_shape(self) -> list[int]:
         return list(ir.RankedTensorType(self.input.type).shape)
 
@@ -127,5 +137,5 @@ class PatternConv2dOp:
         return FKW(**{name: self.array(name) for name in self.FKW_ATTRIBUTES})
 
     def to_dense_weight(self) -> np.ndarray:
-        """The dense OIHW weight this op computes with."""
-        return to_dense_weight(self.fkw, self.input_shape[1])
+        """The dense OIHW weight this op computes with, F x (C / groups) x 3 x 3."""
+        return to_dense_weight(self.fkw, self.input_shape[1], self.groups)

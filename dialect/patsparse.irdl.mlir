@@ -28,6 +28,12 @@ irdl.dialect @patsparse {
   // where in_padded has padding = [top, left, bottom, right] zeros and
   // strides = [sh, sw]. Output H = (H_in + top + bottom - 3) / sh + 1.
   //
+  // Optional `groups = G : i64` (default 1; not declared below, IRDL has no
+  // optional attributes; dialect/verifier.py checks it): a grouped or depthwise
+  // (G = C = F) convolution. The formula is the same, kernel_channels stay
+  // global, and each kernel k of filter f reads a channel of f's group:
+  //   kernel_channels[k] / (C / G) == f / (F / G).
+  //
   //   %y = "patsparse.pattern_conv2d"(%x, %bias) {
   //          strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>,
   //          pattern_library = dense<[[0,1,0,1,1,0,0,1,0]]> : tensor<1x9xi8>,

@@ -60,6 +60,11 @@ def verify_pattern_conv2d(operation: ir.Operation) -> list[str]:
     ) if p]
     attributes = {name: _attribute(operation, name) for name in
                   ("strides", "padding", "pattern_library", "weights") + _INDEX_ARRAYS}
+    if "groups" in operation.attributes:
+        groups = _attribute(operation, "groups")
+        if not isinstance(groups, ir.IntegerAttr) or not isinstance(groups.type, ir.IntegerType) \
+                or ir.IntegerAttr(groups).value < 1:
+            problems.append(f"groups: expected a positive integer (i64), got {groups}")
     for name in ("strides", "padding"):
         value = attributes[name]
         if not isinstance(value, ir.DenseI64ArrayAttr):
@@ -84,7 +89,7 @@ def verify_pattern_conv2d(operation: ir.Operation) -> list[str]:
 
     fkw = FKW(**{name: dense_to_numpy(attributes[name]) for name in PatternConv2dOp.FKW_ATTRIBUTES})
     batch, in_channels, height, width = op.input_shape
-    problems += check_fkw(fkw, in_channels)
+    problems += check_fkw(fkw, in_channels, op.groups)
     out_shape = op.output_shape
     if op.bias is not None:
         bias_size = ir.RankedTensorType(op.bias.type).shape[0]

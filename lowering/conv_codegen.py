@@ -23,6 +23,17 @@ filter position). For each, `rows` x R accumulators of V lanes stay in registers
           for i < rows, j < R: acc[i][j] = fma(broadcast(w), load(padded[base + CONST]), acc[i][j])
     store the accumulators (straight to the output, or through a row buffer for partial blocks)
 
+A layer whose filters have at most one kernel each (a depthwise pattern convolution, `groups`
+= C = F) has no kernel loop: the work item (one channel) switches once on its kernel's pattern,
+
+    scf.index_switch position_patterns[p]
+      case q: c = kernel_channels[k]; w_t = broadcast(weights[k*T + t]) for t < 4
+              every row block: acc = bias; acc = fma(w_t, load(padded[base(c) + CONST_q,t]), acc)
+      default: the bias alone (a filter without kernels)
+
+so each output vector takes exactly the pattern's 4 FMAs, with the taps compile-time constants
+(lowering/conv_single_kernel.py).
+
 Rationale:
 - The padded buffer splits the width into `sw` phases (column i*sw + c goes to phase c,
   index i). Every tap then reads contiguous vectors at a constant offset for any stride,
@@ -41,19 +52,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from mlir import ir
-from mlir.dialects import arith, func, linalg, memref, scf, vector
+from mlir.dialects import arith, func, memref, scf, vector
 
 from patsparse.dialect.conv_layer import ConvLayer, pair_filters
 from patsparse.dialect.schedule import Schedule, load_key
 
+from .conv_single_kernel import SingleKernelSteps
 from .emit_helpers import (
     PARALLEL_FOR,
     ConstantBuilder,
     constant_global,
     copy_row,
     declare_parallel_for,
-    fill_row,
     index_element_type,
     reinterpret_buffer,
 )
@@ -79,9 +91,12 @@ class _Item:
     kernel_sets: list[tuple]          # (bounds per pattern, channels, weights, the filter slots they feed)
     row_block_index: ir.Value
     x_block_index: ir.Value
+    # A single-kernel layer's one kernel, known inside its switch case: (pattern, input channel,
+    # one broadcast weight vector per tap); pattern None for a filter without kernels.
+    single_kernel: tuple | None = None
 
 
-class _ConvEmitter:
+class _ConvEmitter(SingleKernelSteps):
     """The geometry of one layer under one schedule, and the steps that emit its code."""
 
     def __init__(self, layer: ConvLayer, schedule: Schedule):
@@ -111,6 +126,19 @@ class _ConvEmitter:
         self.own_segments, self.own_channels, self.own_weights = source.segments, source.kernel_channels, source.weights
         # A pair layout with every kernel shared (a dense layer) has no own arrays and no own loops.
         self.has_own = self.pairs is None or self.own_channels.size > 0
+        # At most one kernel per filter (a depthwise pattern layer): the work item switches on its
+        # kernel's pattern once (scf.index_switch), broadcasts its weights once, and each case
+        # runs the row loops with that pattern's taps as constants and no kernel loop.
+        kernels_per_position = self.own_segments[:, -1] - self.own_segments[:, 0]
+        self.single_kernel = (self.pairs is None and layer.num_kernels > 0
+                              and int(kernels_per_position.max()) <= 1)
+        # ... and (filters outside, one work item per channel) copies its one input channel into a
+        # small zero-padded plane right before computing it, so the plane stays in L1/L2 instead of
+        # a padded copy of the whole input going through memory first.
+        self.channel_copies = self.single_kernel and not schedule.rows_outer
+        if self.single_kernel:
+            present = np.diff(self.own_segments, axis=1) > 0              # positions x patterns
+            self.position_patterns = np.where(present.any(axis=1), present.argmax(axis=1), len(layer.patterns))
         self.erased = ir.MemRefType.get([1], f32)  # what crosses the thread runtime: a bare float pointer
         self.phased_type = ir.MemRefType.get([self.batch, self.channels, self.padded_h, self.stride_w, self.phase_w],
                                              f32)
@@ -145,6 +173,9 @@ class _ConvEmitter:
                                     index_element_type(layer.num_kernels, compact))]
             self.order_global = constant_global(f"{layer.name}_filter_order", layer.filter_order,
                                                 index_element_type(layer.filters - 1, compact))
+            if self.single_kernel:
+                self.pattern_global = constant_global(f"{layer.name}_position_patterns", self.position_patterns,
+                                                      index_element_type(len(layer.patterns), compact))
             if self.pairs is not None:
                 pairs = self.pairs
                 self.shared_globals = [
@@ -168,56 +199,28 @@ class _ConvEmitter:
     # -- step 2: @<name>: the zero-padded, width-phased copy, then the work items -------------
 
     def emit_padded_copy(self) -> None:
-        """The zero-padded, width-phased copy of the input, then the filter positions of every
-        image, [0, N*F), computed by @<name>_body directly or split over threads."""
+        """The zero-padded, width-phased copy of the input (unless each work item copies its own
+        channel), then the filter positions of every image, [0, N*F), computed by @<name>_body
+        directly or split over threads."""
         layer = self.layer
         entry = self.function.add_entry_block()
         b = self.b = ConstantBuilder(entry)
-        top, left, height, width, stride_w = self.top, self.left, self.height, self.width, self.stride_w
-        phase_w, padded_h, vector_type = self.phase_w, self.padded_h, self.vector_type
         with ir.InsertionPoint(entry):
             input_buffer = entry.arguments[0]
-            phased = memref.AllocOp(self.phased_type, [], [], alignment=64).result
-            if stride_w != 1:
-                linalg.fill(b.f32(0.0), outs=[phased])
-            batch_loop = self._for(b.index(0), b.index(self.batch))
-            with ir.InsertionPoint(batch_loop.body):
-                n = batch_loop.induction_variable
-                channel_loop = self._for(b.index(0), b.index(self.channels))
-                with ir.InsertionPoint(channel_loop.body):
-                    c = channel_loop.induction_variable
-                    if stride_w == 1:
-                        # Zero only the padding (top and bottom rows, the columns beside each row):
-                        # on large inputs a fill of the whole buffer costs as much as the copy.
-                        for first, last in ((0, top), (top + height, padded_h)):
-                            if first < last:
-                                pad_loop = self._for(b.index(first), b.index(last))
-                                with ir.InsertionPoint(pad_loop.body):
-                                    fill_row(b, phased, [n, c, pad_loop.induction_variable, b.index(0)],
-                                              b.index(0), phase_w, vector_type)
-                                    scf.YieldOp([])
-                    row_loop = self._for(b.index(0), b.index(height))
-                    with ir.InsertionPoint(row_loop.body):
-                        r = row_loop.induction_variable
-                        padded_row = arith.AddIOp(r, b.index(top)).result
-                        if stride_w == 1:
-                            target = [n, c, padded_row, b.index(0)]
-                            fill_row(b, phased, target, b.index(0), left, vector_type)
-                            copy_row(b, input_buffer, [n, c, r], b.index(0), phased, target, b.index(left), width,
-                                      1, vector_type)
-                            fill_row(b, phased, target, b.index(left + width), phase_w - left - width, vector_type)
-                        else:
-                            # Column x goes to phase (x + left) % s, index (x + left) / s.
-                            for phase in range(stride_w):
-                                first = (phase - left) % stride_w
-                                if first >= width:
-                                    continue
-                                copy_row(b, input_buffer, [n, c, r], b.index(first), phased,
-                                          [n, c, padded_row, b.index(phase)], b.index((first + left) // stride_w),
-                                          -(-(width - first) // stride_w), stride_w, vector_type)
+            # With per-channel copies the body reads the input itself (and pads each channel).
+            if self.channel_copies:
+                phased = input_buffer
+            else:
+                phased = memref.AllocOp(self.phased_type, [], [], alignment=64).result
+                batch_loop = self._for(b.index(0), b.index(self.batch))
+                with ir.InsertionPoint(batch_loop.body):
+                    n = batch_loop.induction_variable
+                    channel_loop = self._for(b.index(0), b.index(self.channels))
+                    with ir.InsertionPoint(channel_loop.body):
+                        self._emit_channel_copy(input_buffer, [n, channel_loop.induction_variable], phased,
+                                                [n, channel_loop.induction_variable])
                         scf.YieldOp([])
                     scf.YieldOp([])
-                scf.YieldOp([])
             bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
             pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
             count = b.index(self.batch * self.units * self.work_blocks)
@@ -246,8 +249,15 @@ class _ConvEmitter:
             self.bias_buffer, self.output_buffer = (
                 reinterpret_buffer(argument, type_)
                 for argument, type_ in zip(list(entry.arguments)[1:3], (self.bias_type, self.output_type)))
-            self.phased_flat = reinterpret_buffer(entry.arguments[0],
-                                                  ir.MemRefType.get([self.batch * self.image_stride], self.f32))
+            if self.channel_copies:
+                self.input_buffer = reinterpret_buffer(entry.arguments[0],
+                                                       ir.MemRefType.get(list(layer.input_shape), self.f32))
+                self.plane = memref.AllocOp(ir.MemRefType.get([1, 1, self.padded_h, self.stride_w, self.phase_w],
+                                                              self.f32), [], [], alignment=64).result
+                self.phased_flat = reinterpret_buffer(self.plane, ir.MemRefType.get([self.channel_stride], self.f32))
+            else:
+                self.phased_flat = reinterpret_buffer(entry.arguments[0],
+                                                      ir.MemRefType.get([self.batch * self.image_stride], self.f32))
             begin, end = entry.arguments[3], entry.arguments[4]
             if self.has_own:
                 weights, kernel_channels, segments = (memref.GetGlobalOp(type_, name).result
@@ -290,7 +300,10 @@ class _ConvEmitter:
                              row_block_index=arith.DivUIOp(tile, b.index(self.x_blocks)).result,
                              x_block_index=arith.RemUIOp(tile, b.index(self.x_blocks)).result)
                 self.zeros = vector.BroadcastOp(self.vector_type, b.f32(0.0)).result if layer.relu else None
-                self.emit_rows(item)
+                if self.single_kernel:
+                    self.emit_single_kernel_cases(item, positions[0], weights, kernel_channels, segments)
+                else:
+                    self.emit_rows(item)
                 scf.YieldOp([])
             func.ReturnOp([])
 
@@ -328,10 +341,14 @@ class _ConvEmitter:
         b, layer, schedule = self.b, self.layer, self.schedule
         accumulators, lanes, stride_h, stride_w = self.accumulators, self.lanes, self.stride_h, self.stride_w
         accumulated = [[item.bias_vectors[s]] * (accumulators * block_rows) for s in range(self.slots)]
-        # Offset of (image n, channel 0, input row, phase 0, column x0).
-        tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(item.n, b.index(self.image_stride)).result,
-                                              arith.MulIOp(input_row, b.index(self.row_stride)).result).result,
-                                 x0).result
+        # Offset of (image n, channel 0, input row, phase 0, column x0); a channel plane has no n.
+        if not self.channel_copies:
+            tile_base = arith.AddIOp(arith.AddIOp(arith.MulIOp(item.n, b.index(self.image_stride)).result,
+                                                  arith.MulIOp(input_row, b.index(self.row_stride)).result).result,
+                                     x0).result
+        if item.single_kernel is not None:
+            return self.accumulate_single_kernel(item, x0, input_row, block_rows, accumulated,
+                                                 None if self.channel_copies else tile_base)
         for bounds, set_channels, set_weights, targets in item.kernel_sets:
             for q, taps in enumerate(layer.patterns):
                 carried = [value for s in targets for value in accumulated[s]]
@@ -394,6 +411,11 @@ class _ConvEmitter:
         b = self.b
         input_row = arith.MulIOp(y0, b.index(self.stride_h)).result
         rows_y = [arith.AddIOp(y0, b.index(i)).result if i else y0 for i in range(block_rows)]
+        if not self.schedule.rows_outer and self.blocks == 1:
+            # The whole row in one block: straight to the output, the last vector masked to the
+            # row's end (no row buffer and no copy).
+            self._store_row_block(item, self.accumulate(item, b.index(0), input_row, block_rows), rows_y)
+            return
         if not self.schedule.rows_outer:
             block_loop = self._for(b.index(0), b.index(self.padded_out_w), b.index(self.block_width))
             with ir.InsertionPoint(block_loop.body):

@@ -127,9 +127,11 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
 
 
 def dense_pairs_fit(layer: ConvLayer, schedule: Schedule) -> bool:
-    """Whether a dense convolution can run as filter pairs: an even number of filters, and
-    two filters' rows x R accumulators within the registers."""
-    return layer.filters % 2 == 0 and dataclasses.replace(schedule, filter_pairs=True).fits_registers(layer.output_hw)
+    """Whether a dense convolution can run as filter pairs: an even number of filters, at least two
+    per group (a depthwise layer's filters share no input channel), and two filters' rows x R
+    accumulators within the registers."""
+    return layer.filters % 2 == 0 and layer.filters // layer.groups >= 2 and \
+        dataclasses.replace(schedule, filter_pairs=True).fits_registers(layer.output_hw)
 
 
 def replace_with_call(op: ir.Operation, name: str, inputs: list[ir.Value]) -> ir.Value:

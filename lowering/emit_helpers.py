@@ -60,49 +60,97 @@ def constant_global(name: str, array: np.ndarray, element: ir.Type) -> tuple[str
     return name, memref_type
 
 
-def copy_row(b: "ConstantBuilder", source: ir.Value, source_prefix: list, source_start: ir.Value, target: ir.Value,
+def _constant_mask(lanes: int, count: int) -> ir.Value:
+    """vector<lanes x i1> with the first `count` lanes on."""
+    return vector.ConstantMaskOp(ir.VectorType.get([lanes], ir.IntegerType.get_signless(1)), [count]).result
+
+
+def _shifted(b: ConstantBuilder, start: ir.Value, offset) -> ir.Value:
+    if isinstance(offset, int):
+        return start if offset == 0 else arith.AddIOp(start, b.index(offset)).result
+    return arith.AddIOp(start, offset).result
+
+
+def copy_row(b: ConstantBuilder, source: ir.Value, source_prefix: list, source_start: ir.Value, target: ir.Value,
               target_prefix: list, target_start: ir.Value, length: int, source_step: int,
               vector_type: ir.VectorType) -> None:
     """target[prefix, target_start + i] = source[prefix, source_start + i * source_step], i < length:
-    whole vectors where the source is contiguous, scalars for the rest."""
+    whole vectors where the source is contiguous, the rest with one masked load and store; with
+    step 2, pairs of vectors de-interleaved by a shuffle; scalars for other steps.
+
+    Masked lanes touch no memory, and no vector reads past source element
+    source_start + (length - 1) * source_step, so rows at the end of a buffer are safe."""
     lanes = vector_type.shape[0]
-    vectorized = length - length % lanes if source_step == 1 else 0
-    if vectorized:
-        loop = scf.ForOp(b.index(0), b.index(vectorized), b.index(lanes))
-        with ir.InsertionPoint(loop.body):
-            i = loop.induction_variable
-            value = vector.LoadOp(vector_type, source, source_prefix + [arith.AddIOp(source_start, i).result]).result
-            vector.StoreOp(value, target, target_prefix + [arith.AddIOp(target_start, i).result])
-            scf.YieldOp([])
-    if vectorized < length:
-        loop = scf.ForOp(b.index(vectorized), b.index(length), b.index(1))
-        with ir.InsertionPoint(loop.body):
-            i = loop.induction_variable
-            offset = arith.MulIOp(i, b.index(source_step)).result if source_step != 1 else i
-            value = memref.LoadOp(source, source_prefix + [arith.AddIOp(source_start, offset).result]).result
-            memref.StoreOp(value, target, target_prefix + [arith.AddIOp(target_start, i).result])
-            scf.YieldOp([])
+    if length <= 0:
+        return
+    if source_step == 1:
+        vectorized = length - length % lanes
+        if vectorized:
+            loop = scf.ForOp(b.index(0), b.index(vectorized), b.index(lanes))
+            with ir.InsertionPoint(loop.body):
+                i = loop.induction_variable
+                value = vector.LoadOp(vector_type, source, source_prefix + [_shifted(b, source_start, i)]).result
+                vector.StoreOp(value, target, target_prefix + [_shifted(b, target_start, i)])
+                scf.YieldOp([])
+        if vectorized < length:
+            mask = _constant_mask(lanes, length - vectorized)
+            zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
+            value = vector.MaskedLoadOp(vector_type, source, source_prefix + [_shifted(b, source_start, vectorized)],
+                                        mask, zeros).result
+            vector.MaskedStoreOp(target, target_prefix + [_shifted(b, target_start, vectorized)], mask, value)
+        return
+    if source_step == 2:
+        # Output vector i takes source elements 2i .. 2i + 2 lanes - 2 (even lanes of two loads);
+        # whole pairs while their last element (2i + 2 lanes - 1) is still inside the row.
+        vectorized = (length - 1) // lanes * lanes
+        evens = list(range(0, 2 * lanes, 2))
+        if vectorized:
+            loop = scf.ForOp(b.index(0), b.index(vectorized), b.index(lanes))
+            with ir.InsertionPoint(loop.body):
+                i = loop.induction_variable
+                first = _shifted(b, source_start, arith.MulIOp(i, b.index(2)).result)
+                low = vector.LoadOp(vector_type, source, source_prefix + [first]).result
+                high = vector.LoadOp(vector_type, source, source_prefix + [_shifted(b, first, lanes)]).result
+                vector.StoreOp(vector.ShuffleOp(low, high, evens).result, target,
+                               target_prefix + [_shifted(b, target_start, i)])
+                scf.YieldOp([])
+        rest = length - vectorized
+        needed = 2 * rest - 1  # source elements the rest spans
+        zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
+        first = _shifted(b, source_start, 2 * vectorized)
+        low = vector.MaskedLoadOp(vector_type, source, source_prefix + [first], _constant_mask(lanes, min(lanes, needed)),
+                                  zeros).result
+        high = zeros if needed <= lanes else vector.MaskedLoadOp(
+            vector_type, source, source_prefix + [_shifted(b, first, lanes)], _constant_mask(lanes, needed - lanes),
+            zeros).result
+        vector.MaskedStoreOp(target, target_prefix + [_shifted(b, target_start, vectorized)],
+                             _constant_mask(lanes, rest), vector.ShuffleOp(low, high, evens).result)
+        return
+    loop = scf.ForOp(b.index(0), b.index(length), b.index(1))
+    with ir.InsertionPoint(loop.body):
+        i = loop.induction_variable
+        offset = arith.MulIOp(i, b.index(source_step)).result
+        value = memref.LoadOp(source, source_prefix + [arith.AddIOp(source_start, offset).result]).result
+        memref.StoreOp(value, target, target_prefix + [arith.AddIOp(target_start, i).result])
+        scf.YieldOp([])
 
 
-def fill_row(b: "ConstantBuilder", target: ir.Value, target_prefix: list, target_start: ir.Value, length: int,
+def fill_row(b: ConstantBuilder, target: ir.Value, target_prefix: list, target_start: ir.Value, length: int,
               vector_type: ir.VectorType) -> None:
-    """target[prefix, target_start + i] = 0 for i < length: whole vectors, then scalars."""
+    """target[prefix, target_start + i] = 0 for i < length: whole vectors, then one masked store."""
     if length <= 0:
         return
     lanes = vector_type.shape[0]
     vectorized = length - length % lanes
+    zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
     if vectorized:
-        zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
         loop = scf.ForOp(b.index(0), b.index(vectorized), b.index(lanes))
         with ir.InsertionPoint(loop.body):
             vector.StoreOp(zeros, target, target_prefix + [arith.AddIOp(target_start, loop.induction_variable).result])
             scf.YieldOp([])
     if vectorized < length:
-        loop = scf.ForOp(b.index(vectorized), b.index(length), b.index(1))
-        with ir.InsertionPoint(loop.body):
-            memref.StoreOp(b.f32(0.0), target, target_prefix + [arith.AddIOp(target_start,
-                                                                                   loop.induction_variable).result])
-            scf.YieldOp([])
+        vector.MaskedStoreOp(target, target_prefix + [_shifted(b, target_start, vectorized)],
+                             _constant_mask(lanes, length - vectorized), zeros)
 
 
 PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c

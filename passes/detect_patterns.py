@@ -19,6 +19,9 @@ from patsparse.dialect.schedule import DENSE_REASON
 class DetectPatternsPass(PatsparsePass):
     """Find `linalg.conv_2d_nchw_fchw` ops whose constant 3x3 weights are pattern-sparse
     and rewrite them, with the padding and bias around them, into `patsparse.pattern_conv2d`.
+    Depthwise (`linalg.depthwise_conv_2d_nchw_chw`) and grouped (`linalg.conv_2d_ngchw_gfchw`
+    between the reshapes of the channel dimension, as torch-mlir emits `nn.Conv2d(groups=G)`)
+    convolutions become the same op with a `groups` attribute (dialect/conv_match.py).
 
     Matches what torch-mlir's importer emits for `nn.Conv2d`:
 
@@ -86,17 +89,18 @@ class DetectPatternsPass(PatsparsePass):
 
     def _rewrite(self, conv: ir.Operation, library: np.ndarray | None) -> None:
         match = match_convolution(conv, kernel_size=(3, 3))
-        fkw = self._pack(match.weight, library)
-        with ir.InsertionPoint(conv), conv.location:
+        fkw = self._pack(match.weight, library, match.groups)
+        output = match.output
+        with ir.InsertionPoint(output), conv.location:
             result = pattern_conv2d(match.source, fkw, bias=match.bias, strides=match.strides,
-                                    padding=match.padding)
-        if list(result.type.shape) != list(conv.results[0].type.shape):
+                                    padding=match.padding, groups=match.groups)
+        if list(result.type.shape) != list(output.results[0].type.shape):
             result.owner.erase()
             raise NotRewritten("output shape does not follow from the input, padding and strides")
-        conv.results[0].replace_all_uses_with(result)
-        erase_if_dead(conv)
+        output.results[0].replace_all_uses_with(result)
+        erase_if_dead(output)
 
-    def _pack(self, weight: np.ndarray, library: np.ndarray | None):
+    def _pack(self, weight: np.ndarray, library: np.ndarray | None, groups: int = 1):
         flat = weight.reshape(weight.shape[0], weight.shape[1], 9)
         counts = (flat != 0).sum(axis=2)
         if counts.max(initial=0) > 4:
@@ -109,6 +113,6 @@ class DetectPatternsPass(PatsparsePass):
                 raise NotRewritten(f"uses {len(library)} distinct patterns, more than "
                                    f"max-patterns={self.max_patterns}")
         try:
-            return from_dense_weight(weight, library)
+            return from_dense_weight(weight, library, groups=groups)
         except FKWError as error:
             raise NotRewritten(str(error).removeprefix("weight: ")) from None

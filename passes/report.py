@@ -23,6 +23,7 @@ def layer_rows(module: ir.Operation) -> list[dict]:
         if op.name == PATTERN_CONV2D:
             conv = PatternConv2dOp(op)
             n, c, _, _ = conv.input_shape
+            c //= conv.groups  # input channels per filter (grouped, depthwise: C / groups)
             _, f, ho, wo = conv.output_shape
             fkw = conv.fkw
             used = np.unique(fkw.kernel_pattern_ids).size
@@ -35,7 +36,8 @@ def layer_rows(module: ir.Operation) -> list[dict]:
             input_type, weight_type, output_type = (v.type for v in (op.operands[0], op.operands[1], op.results[0]))
             output = list(output_type.shape)
             weight = list(weight_type.shape)
-            macs = int(np.prod(output)) * int(np.prod(weight[1:])) if len(weight) == 4 else int(np.prod(output))
+            # Weight F x C x KH x KW, depthwise C x KH x KW, grouped G x F/G x C/G x KH x KW.
+            macs = int(np.prod(output)) * int(np.prod(weight[2:] if len(weight) == 5 else weight[1:]))
             reason = op.attributes[DENSE_REASON].value if DENSE_REASON in op.attributes else "not examined"
             rows.append(dict(layer=len(rows), op=op.name.removeprefix("linalg."), shape="x".join(map(str, weight)),
                              input=list(input_type.shape), output=output, strides=None,

@@ -28,12 +28,13 @@ def pattern_weight(rng, filters, channels, keep, zero_filter=False):
     return (rng.standard_normal((filters, channels, 9)) * mask).astype(np.float32).reshape(filters, channels, 3, 3)
 
 
-def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool) -> str:
-    """func @forward(%x) = pattern_conv2d with constant bias; or its dense linalg expansion."""
+def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool, groups: int = 1) -> str:
+    """func @forward(%x) = pattern_conv2d with constant bias; or its dense linalg expansion
+    (`groups` > 1: a grouped op, `weight` F x C/groups x 3 x 3, expanded to what torch-mlir emits)."""
     with make_context(), ir.Location.unknown():
         module = ir.Module.create()
         f32 = ir.F32Type.get()
-        fkw = from_dense_weight(weight, LIBRARY)
+        fkw = from_dense_weight(weight, LIBRARY, groups=groups)
         with ir.InsertionPoint(module.body):
             @func.FuncOp.from_py_func(ir.RankedTensorType.get(list(input_shape), f32), name="forward")
             def forward(x):
@@ -41,7 +42,7 @@ def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool) ->
                 if bias is not None:
                     bias_value = arith.constant(ir.RankedTensorType.get([len(bias)], f32),
                                                 ir.DenseElementsAttr.get(bias.astype(np.float32)))
-                return pattern_conv2d(x, fkw, bias=bias_value, strides=strides, padding=padding)
+                return pattern_conv2d(x, fkw, bias=bias_value, strides=strides, padding=padding, groups=groups)
         if as_linalg:
             manager = passmanager.PassManager("builtin.module")
             ExpandToLinalgPass().add_to(manager)
@@ -49,10 +50,11 @@ def conv_module(input_shape, weight, bias, strides, padding, as_linalg: bool) ->
         return str(module)
 
 
-def torch_conv(x, weight, bias, strides, padding):
+def torch_conv(x, weight, bias, strides, padding, groups: int = 1):
     """torch.nn.functional.conv2d of x with explicit (top, left, bottom, right) zero padding."""
     top, left, bottom, right = padding
     padded = torch.nn.functional.pad(torch.from_numpy(x), (left, right, top, bottom))
     result = torch.nn.functional.conv2d(padded, torch.from_numpy(weight),
-                                        None if bias is None else torch.from_numpy(bias), stride=strides)
+                                        None if bias is None else torch.from_numpy(bias), stride=strides,
+                                        groups=groups)
     return result.numpy()

@@ -437,3 +437,78 @@ func.func @schedule_with_unknown_entry(%input: tensor<1x2x5x5xf32>, %bias: tenso
   } : (tensor<1x2x5x5xf32>, tensor<2xf32>) -> tensor<1x2x5x5xf32>
   return %0 : tensor<1x2x5x5xf32>
 }
+
+// -----
+
+// groups must be a positive integer.
+func.func @groups_zero(%input: tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+1 {{groups: expected a positive integer (i64), got 0 : i64}}
+  %0 = "patsparse.pattern_conv2d"(%input) {
+    strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 0 : i64,
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0]]> : tensor<1x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>, filter_offsets = dense<[0, 1, 2]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 1]> : tensor<2xi32>, kernel_pattern_ids = dense<[0, 0]> : tensor<2xi32>,
+    weights = dense<1.0> : tensor<8xf32>
+  } : (tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}
+
+// -----
+
+// groups must be an integer attribute, not a string.
+func.func @groups_not_an_integer(%input: tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+1 {{groups: expected a positive integer (i64), got "two"}}
+  %0 = "patsparse.pattern_conv2d"(%input) {
+    strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = "two",
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0]]> : tensor<1x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>, filter_offsets = dense<[0, 1, 2]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 1]> : tensor<2xi32>, kernel_pattern_ids = dense<[0, 0]> : tensor<2xi32>,
+    weights = dense<1.0> : tensor<8xf32>
+  } : (tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}
+
+// -----
+
+// groups must divide the filters.
+func.func @groups_not_dividing_filters(%input: tensor<1x3x5x5xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+1 {{groups: expected a divisor of the 2 filters, got 3}}
+  %0 = "patsparse.pattern_conv2d"(%input) {
+    strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 3 : i64,
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0]]> : tensor<1x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>, filter_offsets = dense<[0, 1, 2]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 1]> : tensor<2xi32>, kernel_pattern_ids = dense<[0, 0]> : tensor<2xi32>,
+    weights = dense<1.0> : tensor<8xf32>
+  } : (tensor<1x3x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}
+
+// -----
+
+// groups must divide the input channels.
+func.func @groups_not_dividing_channels(%input: tensor<1x3x5x5xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+1 {{groups: expected a divisor of the 3 input channels, got 2}}
+  %0 = "patsparse.pattern_conv2d"(%input) {
+    strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64,
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0]]> : tensor<1x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>, filter_offsets = dense<[0, 1, 2]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 1]> : tensor<2xi32>, kernel_pattern_ids = dense<[0, 0]> : tensor<2xi32>,
+    weights = dense<1.0> : tensor<8xf32>
+  } : (tensor<1x3x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}
+
+// -----
+
+// In a depthwise op (groups = 2), filter 1 may only read channel 1: kernel_channels are global.
+func.func @depthwise_kernel_outside_its_group(%input: tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32> {
+  // expected-error @+1 {{kernel_channels: expected the channels of group 1, [1, 2), for filter 1, kernel 1 has 0}}
+  %0 = "patsparse.pattern_conv2d"(%input) {
+    strides = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64,
+    pattern_library = dense<[[0, 1, 0, 1, 1, 0, 0, 1, 0]]> : tensor<1x9xi8>,
+    filter_order = dense<[0, 1]> : tensor<2xi32>, filter_offsets = dense<[0, 1, 2]> : tensor<3xi32>,
+    kernel_channels = dense<[0, 0]> : tensor<2xi32>, kernel_pattern_ids = dense<[0, 0]> : tensor<2xi32>,
+    weights = dense<1.0> : tensor<8xf32>
+  } : (tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return %0 : tensor<1x2x5x5xf32>
+}

@@ -100,3 +100,30 @@ def test_to_dense_refuses_inconsistent_arrays():
               np.array([0]), np.array([0]), np.zeros(4, np.float32))
     with pytest.raises(FKWError, match="filter_offsets: expected last entry 1"):
         to_dense_weight(fkw, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(pattern_pruned_weights(), st.integers(1, 4), st.data())
+def test_grouped_round_trip_with_global_channels(case, groups, data):
+    """A grouped weight (F x C/G x 3 x 3, F a multiple of G) packs with global kernel channels,
+    each inside its filter's group, and unpacks to the same weight."""
+    weight, library = case
+    weight = np.concatenate([weight] * groups)  # F * G filters, G groups of F
+    channels = weight.shape[1] * groups
+    order = np.array(data.draw(st.permutations(range(weight.shape[0]))))
+    fkw = from_dense_weight(weight, library, filter_order=order, groups=groups)
+    assert check_fkw(fkw, channels, groups) == []
+    np.testing.assert_array_equal(to_dense_weight(fkw, channels, groups), weight)
+    filters = np.repeat(fkw.filter_order, np.diff(fkw.filter_offsets))
+    np.testing.assert_array_equal(fkw.kernel_channels // weight.shape[1], filters // (weight.shape[0] // groups))
+
+
+def test_grouped_kernel_outside_its_group_is_reported():
+    weight = np.zeros((2, 1, 3, 3), np.float32)
+    weight[:, 0, 1, 1] = 1.0
+    fkw = from_dense_weight(weight, groups=2)
+    moved = FKW(fkw.pattern_library, fkw.filter_order, fkw.filter_offsets, np.array([0, 0], np.int32),
+                fkw.kernel_pattern_ids, fkw.weights)
+    assert check_fkw(moved, 2, 2) == [
+        "kernel_channels: expected the channels of group 1, [1, 2), for filter 1, kernel 1 has 0"]
+    assert check_fkw(fkw, 3, 2) == ["groups: expected a divisor of the 3 input channels, got 2"]
