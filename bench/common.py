@@ -15,7 +15,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
 
-def median_ms(function, runs: int, warmup: int = 3) -> float:
+def timed_seconds(function, runs: int, warmup: int = 3) -> list[float]:
+    """Seconds of each of `runs` calls of `function`, after `warmup` calls."""
     for _ in range(warmup):
         function()
     times = []
@@ -23,7 +24,25 @@ def median_ms(function, runs: int, warmup: int = 3) -> float:
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+    return times
+
+
+def median_ms(function, runs: int, warmup: int = 3) -> float:
+    return 1e3 * float(np.median(timed_seconds(function, runs, warmup)))
+
+
+def replace_section(out: Path, begin: str, end: str, section: str, heading: str = "") -> None:
+    """Put `section` (which starts with `begin` and ends with `end`) in place of the text between
+    those markers in `out`, or append it under `heading`; text outside the markers is kept.
+    Written under a temporary name, then renamed."""
+    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + heading + section + "\n"
+    temporary = out.with_name(f".{out.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(out)
 
 
 def measured_peak_gflops(vector_width: int, repeats: int = 3) -> float:

@@ -27,33 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, median_ms
 
 
-def project_depthwise(model, library) -> int:
-    """Every depthwise 3x3 kernel zeroed outside its best library pattern (most L2 energy kept)."""
-    import torch
-
-    from patsparse.pruning.patterns import project_onto_library
-
-    count = 0
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Conv2d) and module.kernel_size == (3, 3) and module.groups > 1:
-                module.weight.copy_(project_onto_library(module.weight, library)[0])
-                count += 1
-    return count
-
-
 def checkpoints(scratch: Path) -> dict[str, Path]:
     from patsparse.pruning.checkpoint import save_pruned
-    from patsparse.pruning.models import input_shape
-    from patsparse.pruning.patterns import default_library
-    from patsparse.pruning.projected import calibrate_batchnorm_on_noise, projected_model
+    from patsparse.pruning.projected import projected_model
 
     paths = {}
     for label, depthwise in (("depthwise dense", False), ("depthwise pattern", True)):
-        model, layers = projected_model("mobilenet_v2", patterns=8, connectivity=8.0, seed=1)
-        if depthwise:
-            project_depthwise(model, default_library(8))
-            calibrate_batchnorm_on_noise(model, input_shape("mobilenet_v2"), seed=1)
+        # The pruning side's projection: depthwise kernels onto the same 8 patterns when asked.
+        model, layers = projected_model("mobilenet_v2", patterns=8, connectivity=8.0, seed=1,
+                                        include_grouped=depthwise)
         paths[label] = scratch / f"mobilenet_v2_{label.split()[1]}.pt"
         save_pruned(paths[label], model, "mobilenet_v2", layers, {"input_shape": [1, 3, 224, 224]})
     return paths

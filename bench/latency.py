@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, count_macs, machine_line, measured_peak_gflops, median_ms, onnxruntime_session
+from common import REPO, count_macs, machine_line, measured_peak_gflops, median_ms, onnxruntime_session, replace_section
 
 SMALL = ["vgg_small_p8", "vgg_small_p8_c8", "resnet_small_p8", "resnet_small_p8_c8"]
 LARGE = ["vgg16_cifar", "vgg16", "resnet18"]
@@ -129,14 +129,7 @@ def table(rows: list[dict], peak: float, runs: int, argv: list[str]) -> str:
 
 
 def write(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(out)
+    replace_section(out, BEGIN, END, section)
 
 
 def main() -> int:

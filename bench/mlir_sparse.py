@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine_line, measured_peak_gflops
+from common import REPO, machine_line, measured_peak_gflops, timed_seconds
 from peer_zoo import Case, checkpoint
 
 BEGIN, END = "<!-- bench/mlir_sparse.py: begin -->", "<!-- bench/mlir_sparse.py: end -->"
@@ -181,13 +181,7 @@ FORMULATIONS = ["im2col CSR", "im2col BSR 1x9", "im2col BSR 4x9", "im2col COO", 
 def fastest_seconds(function, runs: int) -> float:
     """The fastest of `runs` after one warm-up: the tuner's convention (on a shared machine the
     minimum is the steadiest estimate of what code costs), so both sides are timed alike."""
-    function()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.min(times))
+    return float(np.min(timed_seconds(function, runs, warmup=1)))
 
 
 def mlir_layer(weight, x, reference, runs: int, lanes: int, names: list[str]) -> dict:

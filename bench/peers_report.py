@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import machine_line, measured_bandwidth_gbs, measured_peak_gflops
+from common import machine_line, measured_bandwidth_gbs, measured_peak_gflops, replace_section
 from peer_engines import PATSPARSE, PEERS
 
 BEGIN, END = "<!-- bench/peers.py: begin -->", "<!-- bench/peers.py: end -->"
@@ -174,12 +174,5 @@ def section(results: dict, chart_name: str) -> str:
 
 def write_report(results: dict, out: Path, chart_path: Path) -> None:
     chart(results, chart_path)
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    new = section(results, chart_path.name)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## PatSparse and its peers (bench/peers.py)\n\n" + new + "\n"
-    temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(out)
+    replace_section(out, BEGIN, END, section(results, chart_path.name),
+                    heading="## PatSparse and its peers (bench/peers.py)\n\n")
