@@ -59,6 +59,7 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer, pair_filters
 from patsparse.dialect.schedule import Schedule, load_key
 
+from .conv_gemm import build_gemm_function, gemm_applies
 from .conv_single_kernel import SingleKernelSteps
 from .emit_helpers import (
     PARALLEL_FOR,
@@ -74,7 +75,12 @@ from .emit_helpers import (
 def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
     """Emit the layer's globals and function `layer.name` at `module_ip`, in named steps: the
     constant arrays, the zero-padded copy of the input (@<name>), the work-item loop (@<name>_body),
-    and per item the accumulation of every kernel into registers and the store of the rows."""
+    and per item the accumulation of every kernel into registers and the store of the rows.
+    A 1x1 stride-1 layer is a matrix product per image and goes to the packed GEMM instead
+    (lowering/conv_gemm.py), with the same two functions."""
+    if gemm_applies(layer):
+        build_gemm_function(layer, schedule, module_ip)
+        return
     emitter = _ConvEmitter(layer, schedule)
     emitter.emit_globals(module_ip)
     emitter.emit_padded_copy()

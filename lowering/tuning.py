@@ -43,6 +43,7 @@ from patsparse.dialect.schedule import (
 
 from . import targets, toolchain
 from .conv_codegen import build_conv_function
+from .conv_gemm import gemm_applies
 from .model_api import tables_source
 from .symbol_prefix import prefix_symbols
 from .to_llvm import TO_LLVM_WITH_RUNTIME
@@ -50,12 +51,17 @@ from .to_llvm import TO_LLVM_WITH_RUNTIME
 TUNING_PREFIX = "tuning_"
 
 LARGE_INPUT_BYTES = 256 * 1024
+
+
 def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
     """The grid: vector widths x vectors per row x rows per block (x loop order for large
     inputs) x one or two filters per work item (filter pairs, for an even number of
-    filters), within the register file; `base` (the untuned schedule) first."""
+    filters), within the register file; `base` (the untuned schedule) first. A packed-GEMM layer
+    (lowering/conv_gemm.py) has its tile from the vector width, so only the widths differ."""
     out_h, out_w = layer.output_hw
     grid = [base]
+    if gemm_applies(layer):
+        return grid + [dataclasses.replace(base, vector_width=w) for w in widths if w != base.vector_width]
     # The loop order only matters once one image's input no longer fits in the L2 cache.
     batch, channels, height, width = layer.input_shape
     orders = (False, True) if channels * height * width * 4 > LARGE_INPUT_BYTES else (base.rows_outer,)

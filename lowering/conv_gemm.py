@@ -1,0 +1,275 @@
+"""1x1 convolutions as a packed GEMM: weights packed at compile time, an MR x NR register tile
+of accumulators, no copy of the input (a strided layer copies the pixels it reads first).
+
+In NCHW a 1x1 convolution with stride 1 and no padding is a matrix product per image,
+
+    out[n, f, p] = bias[f] + sum_c W[f, c] * x[n, c, p]        p = y * W + x < P = H * W
+
+with the pixels contiguous in both `x` and `out`. The generator emits the same two functions as
+lowering/conv_codegen.py (`@<name>(input, [bias,] output)` and `@<name>_body(input, bias, output,
+begin, end)` for the thread runtime), so the call site, the tuner's timing and the runtime do not
+change. A work item is (image, pixel tile, filter block):
+
+    acc[i][j] = broadcast(bias[f0 + i])                       i < MR filters, j < NR vectors of V pixels
+    for c < C:                                                 # scf.for, accumulators as iter_args
+      x_j = load(x[n, c, p0 + j*V])                            # NR vector loads
+      for i < MR: acc[i][j] = fma(broadcast(packed[b, c, i]), x_j, acc[i][j])   # MR x NR FMAs
+    store acc[i][j] (ReLU first when fused) for f0 + i < F
+
+`packed` is W in panels of MR filters, `packed[b, c, i] = W[b*MR + i, c]`, zero rows past F: the
+MR weights of one channel are adjacent, so one cache line feeds the whole tile. The last pixel tile
+of an image holds the pixels left over (fewer vectors, the last one masked).
+
+Rationale:
+- The generic generator treats a 1x1 layer as F filters of C one-tap kernels: one input load and
+  one weight broadcast per FMA, and a padded copy of the input first. Here one loaded input vector
+  feeds MR FMAs and one broadcast weight NR: per channel NR + MR loads for MR x NR FMAs
+  (11 for 24 with 8 x 3 zmm tiles), so the FMA pipes, not the load ports, set the pace.
+- Tiles by vector width fill the register file: AVX-512 and NEON have 32 vector registers
+  (8 x 3 accumulators + 3 inputs + a broadcast), AVX2 16 (6 x 2, the classic 6x16 kernel).
+- Items run pixel tile major (filter blocks inside), so the threads' contiguous ranges of items
+  keep their input tiles in cache while every filter block of a tile reads it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, func, memref, scf, vector
+
+from patsparse.dialect.conv_layer import ConvLayer
+from patsparse.dialect.schedule import Schedule
+
+from .emit_helpers import (
+    PARALLEL_FOR,
+    ConstantBuilder,
+    constant_global,
+    copy_row,
+    declare_parallel_for,
+    reinterpret_buffer,
+)
+
+# (filters MR, vectors NR) of the register tile, by f32 lanes per vector.
+TILES = {16: (8, 3), 8: (6, 2), 4: (8, 3)}
+
+
+def gemm_applies(layer: ConvLayer) -> bool:
+    """Whether a layer is a matrix product per image: a 1x1 kernel, no padding, one group
+    (patterns are 3x3, so every such layer is dense or connectivity-pruned). A strided one (a
+    ResNet shortcut) first copies the pixels it reads into a contiguous buffer."""
+    height, width = layer.input_shape[2:]
+    return (layer.kernel_hw == (1, 1) and not any(layer.padding) and layer.groups == 1
+            and layer.taps_per_kernel == 1
+            and tuple(layer.output_hw) == ((height - 1) // layer.strides[0] + 1, (width - 1) // layer.strides[1] + 1))
+
+
+def dense_matrix(layer: ConvLayer) -> np.ndarray:
+    """W[f, c] from the layer's kernel lists (a missing kernel is a zero)."""
+    matrix = np.zeros((layer.filters, layer.input_shape[1]), np.float32)
+    for position in range(layer.filters):
+        first, last = int(layer.segments[position, 0]), int(layer.segments[position, -1])
+        matrix[int(layer.filter_order[position]), layer.kernel_channels[first:last]] = layer.weights[first:last]
+    return matrix
+
+
+def packed_weights(matrix: np.ndarray, filters_per_block: int) -> np.ndarray:
+    """[F/MR][C][MR] panels, zero filters past F."""
+    filters, channels = matrix.shape
+    blocks = -(-filters // filters_per_block)
+    padded = np.zeros((blocks * filters_per_block, channels), np.float32)
+    padded[:filters] = matrix
+    return np.ascontiguousarray(padded.reshape(blocks, filters_per_block, channels).transpose(0, 2, 1))
+
+
+def tile_shape(layer: ConvLayer, vector_width: int) -> tuple[int, int]:
+    """(MR, NR): the table's tile, with no more filters or vectors than the layer has."""
+    filters_per_block, vectors = TILES[vector_width]
+    pixels = layer.input_shape[2] * layer.input_shape[3]
+    return min(filters_per_block, layer.filters), min(vectors, -(-pixels // vector_width))
+
+
+def build_gemm_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
+    """Emit the packed weights and the functions `layer.name` and `layer.name`_body at `module_ip`."""
+    _GemmEmitter(layer, schedule).emit(module_ip)
+
+
+class _GemmEmitter:
+    def __init__(self, layer: ConvLayer, schedule: Schedule):
+        self.layer, self.schedule = layer, schedule
+        self.f32, self.index = ir.F32Type.get(), ir.IndexType.get()
+        self.batch, self.channels = layer.input_shape[:2]
+        self.pixels = layer.output_hw[0] * layer.output_hw[1]
+        self.lanes = schedule.vector_width
+        self.mr, self.nr = tile_shape(layer, self.lanes)
+        self.blocks = -(-layer.filters // self.mr)
+        self.tile_pixels = self.nr * self.lanes
+        self.full_tiles = self.pixels // self.tile_pixels
+        self.rest = self.pixels - self.full_tiles * self.tile_pixels      # pixels of the last, short tile
+        self.tiles = self.full_tiles + (self.rest > 0)
+        self.vector_type = ir.VectorType.get([self.lanes], self.f32)
+        self.erased = ir.MemRefType.get([1], self.f32)
+        self.bias_type = ir.MemRefType.get([layer.filters if layer.has_bias else 1], self.f32)
+        self.body_type = ir.FunctionType.get([self.erased] * 3 + [self.index] * 2, [])
+
+    def emit(self, module_ip: ir.InsertionPoint) -> None:
+        layer = self.layer
+        with module_ip:
+            self.weights_global = constant_global(f"{layer.name}_packed_weights",
+                                                  packed_weights(dense_matrix(layer), self.mr), self.f32)
+            input_type = ir.MemRefType.get(list(layer.input_shape), self.f32)
+            output_type = ir.MemRefType.get([self.batch, layer.filters, *layer.output_hw], self.f32)
+            arguments = [input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type]
+            function = func.FuncOp(layer.name, (arguments, []), visibility="private")
+            body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
+            if self.schedule.parallel:
+                declare_parallel_for(module_ip, self.body_type)
+        self._emit_entry(function)
+        self._emit_body(body)
+
+    def _emit_entry(self, function: func.FuncOp) -> None:
+        """@<name>: every work item, directly or split over threads. No copy of the input, unless
+        the layer is strided: then the pixels it reads, row by row."""
+        layer = self.layer
+        entry = function.add_entry_block()
+        b = ConstantBuilder(entry)
+        with ir.InsertionPoint(entry):
+            source = entry.arguments[0]
+            if layer.strides != (1, 1):
+                source = self._subsampled(b, source)
+            bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
+            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, entry.arguments[-1])]
+            count = b.index(self.batch * self.tiles * self.blocks)
+            if self.schedule.parallel:
+                body_pointer = func.ConstantOp(self.body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
+                func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
+            else:
+                func.CallOp([], ir.FlatSymbolRefAttr.get(f"{layer.name}_body"), pointers + [b.index(0), count])
+            func.ReturnOp([])
+
+    def _subsampled(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
+        """x[:, :, ::sh, ::sw] as a contiguous N x C x Ho x Wo buffer (its rows copied with whole
+        vectors where the stride is 1 or 2: emit_helpers.copy_row)."""
+        out_h, out_w = self.layer.output_hw
+        stride_h, stride_w = self.layer.strides
+        target = memref.AllocOp(ir.MemRefType.get([self.batch, self.channels, out_h, out_w], self.f32), [], [],
+                                alignment=64).result
+        n_loop = scf.ForOp(b.index(0), b.index(self.batch), b.index(1))
+        with ir.InsertionPoint(n_loop.body):
+            c_loop = scf.ForOp(b.index(0), b.index(self.channels), b.index(1))
+            with ir.InsertionPoint(c_loop.body):
+                y_loop = scf.ForOp(b.index(0), b.index(out_h), b.index(1))
+                with ir.InsertionPoint(y_loop.body):
+                    n, c, y = n_loop.induction_variable, c_loop.induction_variable, y_loop.induction_variable
+                    row = arith.MulIOp(y, b.index(stride_h)).result
+                    copy_row(b, source, [n, c, row], b.index(0), target, [n, c, y], b.index(0), out_w, stride_w,
+                             self.vector_type)
+                    scf.YieldOp([])
+                scf.YieldOp([])
+            scf.YieldOp([])
+        return target
+
+    def _emit_body(self, function: func.FuncOp) -> None:
+        """@<name>_body(input, bias, output, begin, end): item = (n * tiles + tile) * blocks + block."""
+        layer = self.layer
+        entry = function.add_entry_block()
+        b = self.b = ConstantBuilder(entry)
+        with ir.InsertionPoint(entry):
+            flat = self.batch * self.channels * self.pixels
+            self.input = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([flat], self.f32))
+            self.bias = reinterpret_buffer(entry.arguments[1], self.bias_type)
+            self.output = reinterpret_buffer(entry.arguments[2],
+                                             ir.MemRefType.get([self.batch * layer.filters * self.pixels], self.f32))
+            self.packed = memref.GetGlobalOp(self.weights_global[1], self.weights_global[0]).result
+            loop = scf.ForOp(entry.arguments[3], entry.arguments[4], b.index(1))
+            with ir.InsertionPoint(loop.body):
+                item = loop.induction_variable
+                block = arith.RemUIOp(item, b.index(self.blocks)).result
+                image_tile = arith.DivUIOp(item, b.index(self.blocks)).result
+                n = arith.DivUIOp(image_tile, b.index(self.tiles)).result
+                tile = arith.RemUIOp(image_tile, b.index(self.tiles)).result
+                if self.rest == 0:
+                    self._emit_tile(n, tile, block, self.nr, self.lanes)
+                elif self.full_tiles == 0:
+                    self._emit_tile(n, tile, block, *self._short_tile())
+                else:
+                    full = arith.CmpIOp(arith.CmpIPredicate.ult, tile, b.index(self.full_tiles)).result
+                    branch = scf.IfOp(full, [], has_else=True)
+                    with ir.InsertionPoint(branch.then_block):
+                        self._emit_tile(n, tile, block, self.nr, self.lanes)
+                        scf.YieldOp([])
+                    with ir.InsertionPoint(branch.else_block):
+                        self._emit_tile(n, tile, block, *self._short_tile())
+                        scf.YieldOp([])
+                scf.YieldOp([])
+            func.ReturnOp([])
+
+    def _short_tile(self) -> tuple[int, int]:
+        """(vectors, lanes of the last vector) of the tile of the pixels left over."""
+        vectors = -(-self.rest // self.lanes)
+        return vectors, self.rest - (vectors - 1) * self.lanes
+
+    def _emit_tile(self, n: ir.Value, tile: ir.Value, block: ir.Value, vectors: int, last_lanes: int) -> None:
+        """The MR x `vectors` tile of pixel tile `tile`, filter block `block` of image `n`; the last
+        vector holds `last_lanes` pixels (masked loads and stores when fewer than V)."""
+        b, layer, mr, lanes = self.b, self.layer, self.mr, self.lanes
+        i1 = ir.IntegerType.get_signless(1)
+        mask = None if last_lanes == lanes else vector.ConstantMaskOp(ir.VectorType.get([lanes], i1),
+                                                                      [last_lanes]).result
+        zeros = vector.BroadcastOp(self.vector_type, b.f32(0.0)).result
+        f0 = arith.MulIOp(block, b.index(mr)).result
+        p0 = arith.MulIOp(tile, b.index(self.tile_pixels)).result
+        # Rows past F (the last block's padding) start from zero and are never stored.
+        filters = [arith.AddIOp(f0, b.index(i)).result for i in range(mr)]
+        if layer.has_bias:
+            last = b.index(layer.filters - 1)
+            starts = [vector.BroadcastOp(self.vector_type, memref.LoadOp(
+                self.bias, [arith.MinUIOp(f, last).result]).result).result for f in filters]
+        else:
+            starts = [zeros] * mr
+        input_base = arith.AddIOp(arith.MulIOp(n, b.index(self.channels * self.pixels)).result, p0).result
+        weight_base = arith.MulIOp(block, b.index(self.channels * mr)).result
+        channel_loop = scf.ForOp(b.index(0), b.index(self.channels), b.index(1),
+                                 [starts[i] for i in range(mr) for _ in range(vectors)])
+        with ir.InsertionPoint(channel_loop.body):
+            c = channel_loop.induction_variable
+            accumulators = list(channel_loop.inner_iter_args)
+            row = arith.AddIOp(input_base, arith.MulIOp(c, b.index(self.pixels)).result).result
+            inputs = []
+            for j in range(vectors):
+                index = [arith.AddIOp(row, b.index(j * lanes)).result]
+                if j == vectors - 1 and mask is not None:
+                    inputs.append(vector.MaskedLoadOp(self.vector_type, self.input, index, mask, zeros).result)
+                else:
+                    inputs.append(vector.LoadOp(self.vector_type, self.input, index).result)
+            weights_at = arith.AddIOp(weight_base, arith.MulIOp(c, b.index(mr)).result).result
+            updated = []
+            for i in range(mr):
+                weight = memref.LoadOp(self.packed, [arith.AddIOp(weights_at, b.index(i)).result]).result
+                broadcast = vector.BroadcastOp(self.vector_type, weight).result
+                for j in range(vectors):
+                    updated.append(vector.FMAOp(broadcast, inputs[j], accumulators[i * vectors + j]).result)
+            scf.YieldOp(updated)
+        results = list(channel_loop.results)
+        image_out = arith.MulIOp(n, b.index(layer.filters * self.pixels)).result
+        full_blocks = layer.filters // mr
+        for i in range(mr):
+            def store_row(i=i):
+                row = arith.AddIOp(arith.AddIOp(image_out, arith.MulIOp(filters[i], b.index(self.pixels)).result)
+                                   .result, p0).result
+                for j in range(vectors):
+                    value = results[i * vectors + j]
+                    if layer.relu:
+                        value = arith.MaximumFOp(value, zeros).result
+                    index = [arith.AddIOp(row, b.index(j * lanes)).result]
+                    if j == vectors - 1 and mask is not None:
+                        vector.MaskedStoreOp(self.output, index, mask, value)
+                    else:
+                        vector.StoreOp(value, self.output, index)
+            if i < layer.filters - full_blocks * mr or full_blocks == self.blocks:
+                store_row()          # every block has filter f0 + i
+            else:
+                inside = arith.CmpIOp(arith.CmpIPredicate.ult, filters[i], b.index(layer.filters)).result
+                branch = scf.IfOp(inside, [], has_else=False)
+                with ir.InsertionPoint(branch.then_block):
+                    store_row()
+                    scf.YieldOp([])
