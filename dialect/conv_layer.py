@@ -40,6 +40,7 @@ class ConvLayer:
     weights: np.ndarray                          # Nk * T, in read order
     has_bias: bool
     relu: bool = False                           # max(0, .) applied before the store (a fused ReLU)
+    epilogue: object = None                      # lowering/epilogue.py's Epilogue: elementwise ops before the store
     groups: int = 1                              # grouped / depthwise: kernel_channels stay global
 
     def __post_init__(self):

@@ -394,7 +394,9 @@ class _ConvEmitter(SingleKernelSteps):
 
     # -- step 5: the store of a row block -----------------------------------------------------
 
-    def _finished(self, value: ir.Value) -> ir.Value:  # the fused ReLU, if any, before a store
+    def _finished(self, value: ir.Value) -> ir.Value:  # the fused ReLU or epilogue, if any, before a store
+        if self.layer.epilogue is not None:
+            return self.layer.epilogue.apply(value, self.vector_type)
         return arith.MaximumFOp(value, self.zeros).result if self.layer.relu else value
 
     def _to_row_buffer(self, accumulated: list[list[ir.Value]], x0: ir.Value, block_rows: int) -> None:

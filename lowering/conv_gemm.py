@@ -14,7 +14,7 @@ change. A work item is (image, pixel tile, filter block):
     for c < C:                                                 # scf.for, accumulators as iter_args
       x_j = load(x[n, c, p0 + j*V])                            # NR vector loads
       for i < MR: acc[i][j] = fma(broadcast(packed[b, c, i]), x_j, acc[i][j])   # MR x NR FMAs
-    store acc[i][j] (ReLU first when fused) for f0 + i < F
+    store acc[i][j] (a fused ReLU or epilogue first: lowering/epilogue.py) for f0 + i < F
 
 `packed` is W in panels of MR filters, `packed[b, c, i] = W[b*MR + i, c]`, zero rows past F: the
 MR weights of one channel are adjacent, so one cache line feeds the whole tile. The last pixel tile
@@ -258,7 +258,9 @@ class _GemmEmitter:
                                    .result, p0).result
                 for j in range(vectors):
                     value = results[i * vectors + j]
-                    if layer.relu:
+                    if layer.epilogue is not None:
+                        value = layer.epilogue.apply(value, self.vector_type)
+                    elif layer.relu:
                         value = arith.MaximumFOp(value, zeros).result
                     index = [arith.AddIOp(row, b.index(j * lanes)).result]
                     if j == vectors - 1 and mask is not None:

@@ -14,6 +14,7 @@ from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
 from patsparse.dialect.schedule import SCHEDULE, CodeStats, Schedule, code_stats, vector_width_problem
 
 from .conv_codegen import build_conv_function
+from .epilogue import elementwise_epilogue
 
 
 @dataclasses.dataclass
@@ -104,13 +105,16 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         body = module.regions[0].blocks[0]
         totals = CodeStats()
         layers = self.planned_layers(module)
-        fused = 0
+        fused = epilogues = 0
         # Last first: a convolution that feeds the next one directly is still there (and so is
         # the `source` value matched for the next one) when the next one is rewritten.
         for op, layer, source, bias, schedule in reversed(layers):
             relu = relu_user(op.results[0])
+            epilogue = None if relu is not None else elementwise_epilogue(op.results[0])
             if relu is not None:
                 layer = dataclasses.replace(layer, relu=True)
+            elif epilogue is not None:
+                layer = dataclasses.replace(layer, epilogue=epilogue)
             stats = code_stats(layer, schedule)
             totals.vector_loads += stats.vector_loads
             totals.vector_fmas += stats.vector_fmas
@@ -121,7 +125,11 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
                 relu.results[0].replace_all_uses_with(result)
                 relu.erase()
                 fused += 1
-        self.statistics = {"lowered": len(layers), "fused_relus": fused, "vector_loads": totals.vector_loads,
+            if epilogue is not None:  # computed by the convolution's stores now
+                epilogue.result.replace_all_uses_with(result)
+                epilogue.erase()
+                epilogues += 1
+        self.statistics = {"lowered": len(layers), "fused_relus": fused, "fused_epilogues": epilogues, "vector_loads": totals.vector_loads,
                            "vector_fmas": totals.vector_fmas, "loads_per_fma": round(totals.loads_per_fma, 4)}
 
 
