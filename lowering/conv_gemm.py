@@ -1,34 +1,49 @@
-"""1x1 convolutions as a packed GEMM: weights packed at compile time, an MR x NR register tile
-of accumulators, no copy of the input (a strided layer copies the pixels it reads first).
+"""Dense convolutions as a packed GEMM: weights packed at compile time, an MR x NR register tile
+of accumulators that every loaded input vector and every broadcast weight feeds several times.
 
-In NCHW a 1x1 convolution with stride 1 and no padding is a matrix product per image,
+A 1x1 convolution (stride 1, no padding) in NCHW is a matrix product per image,
 
     out[n, f, p] = bias[f] + sum_c W[f, c] * x[n, c, p]        p = y * W + x < P = H * W
 
-with the pixels contiguous in both `x` and `out`. The generator emits the same two functions as
+with the pixels contiguous in both `x` and `out`: the GEMM reads the input in place (a strided
+1x1 layer, a ResNet shortcut, copies the pixels it reads first). A dense KHxKW convolution with
+stride 1 is the same product over (channel, tap) on a zero-padded copy of the input with row
+pitch Wp = W + left + right: output position q = y * Wp + x reads input position q + dy * Wp + dx,
+a constant offset per tap, so
+
+    out'[n, f, q] = bias[f] + sum_c sum_(dy,dx) W[f, c, dy, dx] * padded[n, c, q + dy * Wp + dx]
+
+over q < (Ho - 1) * Wp + Wo, where the columns x >= Wo of each row are computed on the way and
+dropped when the rows are copied out (Wp / Wo more work: 3.6% at 56x56, 14% at 14x14; tiles that
+cross rows keep small images efficient). The generator emits the same two functions as
 lowering/conv_codegen.py (`@<name>(input, [bias,] output)` and `@<name>_body(input, bias, output,
 begin, end)` for the thread runtime), so the call site, the tuner's timing and the runtime do not
-change. A work item is (image, pixel tile, filter block):
+change. A work item is (image, position tile, filter block):
 
-    acc[i][j] = broadcast(bias[f0 + i])                       i < MR filters, j < NR vectors of V pixels
+    acc[i][j] = broadcast(bias[f0 + i])                       i < MR filters, j < NR vectors of V positions
     for c < C:                                                 # scf.for, accumulators as iter_args
-      x_j = load(x[n, c, p0 + j*V])                            # NR vector loads
-      for i < MR: acc[i][j] = fma(broadcast(packed[b, c, i]), x_j, acc[i][j])   # MR x NR FMAs
+      for each tap t (unrolled; its offset a constant):
+        x_j = load(input[n, c, q0 + offset_t + j*V])           # NR vector loads
+        for i < MR: acc[i][j] = fma(broadcast(packed[b, c, t, i]), x_j, acc[i][j])   # MR x NR FMAs
     store acc[i][j] (a fused ReLU or epilogue first: lowering/epilogue.py) for f0 + i < F
 
-`packed` is W in panels of MR filters, `packed[b, c, i] = W[b*MR + i, c]`, zero rows past F: the
-MR weights of one channel are adjacent, so one cache line feeds the whole tile. The last pixel tile
-of an image holds the pixels left over (fewer vectors, the last one masked).
+`packed` is W in panels of MR filters, `packed[b, c, t, i] = W[b*MR + i, c, t]`, zero rows past F
+and for removed kernels: the MR weights of one (channel, tap) are adjacent. The last position tile
+of an image holds the positions left over (fewer vectors, the last one masked).
 
 Rationale:
-- The generic generator treats a 1x1 layer as F filters of C one-tap kernels: one input load and
-  one weight broadcast per FMA, and a padded copy of the input first. Here one loaded input vector
-  feeds MR FMAs and one broadcast weight NR: per channel NR + MR loads for MR x NR FMAs
-  (11 for 24 with 8 x 3 zmm tiles), so the FMA pipes, not the load ports, set the pace.
+- The tap generator treats a dense layer as F filters of C kernels: per FMA one input load (or
+  half of one, with filter pairs) and one weight broadcast. Here one loaded input vector feeds MR
+  FMAs and one broadcast weight NR: per (channel, tap) NR + MR loads for MR x NR FMAs (11 for 24
+  with 8 x 3 zmm tiles), so the FMA pipes, not the load ports, set the pace.
 - Tiles by vector width fill the register file: AVX-512 and NEON have 32 vector registers
   (8 x 3 accumulators + 3 inputs + a broadcast), AVX2 16 (6 x 2, the classic 6x16 kernel).
-- Items run pixel tile major (filter blocks inside), so the threads' contiguous ranges of items
-  keep their input tiles in cache while every filter block of a tile reads it.
+- Items run position tile major (filter blocks inside), so the threads' contiguous ranges of
+  items keep their input tiles in cache while every filter block of a tile reads them (filter
+  block major was measured no faster even where the weights outweigh the input: 512 channels at
+  7x7, 2048 at 7x7; slower at 256 channels, 14x14).
+- Strided KxK layers keep the tap generator: on the phased input their output rows are not one
+  affine function of the input positions.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ from .emit_helpers import (
     constant_global,
     copy_row,
     declare_parallel_for,
+    fill_row,
     reinterpret_buffer,
 )
 
@@ -54,38 +70,51 @@ TILES = {16: (8, 3), 8: (6, 2), 4: (8, 3)}
 
 
 def gemm_applies(layer: ConvLayer) -> bool:
-    """Whether a layer is a matrix product per image: a 1x1 kernel, no padding, one group
-    (patterns are 3x3, so every such layer is dense or connectivity-pruned). A strided one (a
-    ResNet shortcut) first copies the pixels it reads into a contiguous buffer."""
-    height, width = layer.input_shape[2:]
-    return (layer.kernel_hw == (1, 1) and not any(layer.padding) and layer.groups == 1
-            and layer.taps_per_kernel == 1
-            and tuple(layer.output_hw) == ((height - 1) // layer.strides[0] + 1, (width - 1) // layer.strides[1] + 1))
+    """Whether a layer is a matrix product per image: one group, and either a 1x1 kernel without
+    padding (any stride) or a dense kernel (every tap; patterns are not) with stride 1."""
+    if layer.groups != 1 or len(layer.patterns) != 1:
+        return False
+    (kernel_h, kernel_w), (height, width) = layer.kernel_hw, layer.input_shape[2:]
+    if layer.kernel_hw == (1, 1):
+        return not any(layer.padding) and tuple(layer.output_hw) == (
+            (height - 1) // layer.strides[0] + 1, (width - 1) // layer.strides[1] + 1)
+    top, left, bottom, right = layer.padding
+    return (layer.strides == (1, 1) and layer.taps_per_kernel == kernel_h * kernel_w
+            and tuple(layer.output_hw) == (height + top + bottom - kernel_h + 1, width + left + right - kernel_w + 1))
 
 
 def dense_matrix(layer: ConvLayer) -> np.ndarray:
-    """W[f, c] from the layer's kernel lists (a missing kernel is a zero)."""
-    matrix = np.zeros((layer.filters, layer.input_shape[1]), np.float32)
+    """W[f, c, t] (t: the layer's taps in order) from its kernel lists; a missing kernel is zero."""
+    taps = layer.taps_per_kernel
+    matrix = np.zeros((layer.filters, layer.input_shape[1], taps), np.float32)
+    weights = layer.weights.reshape(-1, taps)
     for position in range(layer.filters):
         first, last = int(layer.segments[position, 0]), int(layer.segments[position, -1])
-        matrix[int(layer.filter_order[position]), layer.kernel_channels[first:last]] = layer.weights[first:last]
+        matrix[int(layer.filter_order[position]), layer.kernel_channels[first:last]] = weights[first:last]
     return matrix
 
 
 def packed_weights(matrix: np.ndarray, filters_per_block: int) -> np.ndarray:
-    """[F/MR][C][MR] panels, zero filters past F."""
-    filters, channels = matrix.shape
+    """[F/MR][C][T][MR] panels of W[f, c, t], zero filters past F."""
+    filters, channels, taps = matrix.shape
     blocks = -(-filters // filters_per_block)
-    padded = np.zeros((blocks * filters_per_block, channels), np.float32)
+    padded = np.zeros((blocks * filters_per_block, channels, taps), np.float32)
     padded[:filters] = matrix
-    return np.ascontiguousarray(padded.reshape(blocks, filters_per_block, channels).transpose(0, 2, 1))
+    return np.ascontiguousarray(padded.reshape(blocks, filters_per_block, channels, taps).transpose(0, 2, 3, 1))
+
+
+def output_positions(layer: ConvLayer) -> int:
+    """Positions one filter computes: H x W for a 1x1 layer, (Ho - 1) x Wp + Wo on the padded grid."""
+    out_h, out_w = layer.output_hw
+    if layer.kernel_hw == (1, 1):
+        return out_h * out_w
+    return (out_h - 1) * (layer.input_shape[3] + layer.padding[1] + layer.padding[3]) + out_w
 
 
 def tile_shape(layer: ConvLayer, vector_width: int) -> tuple[int, int]:
     """(MR, NR): the table's tile, with no more filters or vectors than the layer has."""
     filters_per_block, vectors = TILES[vector_width]
-    pixels = layer.input_shape[2] * layer.input_shape[3]
-    return min(filters_per_block, layer.filters), min(vectors, -(-pixels // vector_width))
+    return min(filters_per_block, layer.filters), min(vectors, -(-output_positions(layer) // vector_width))
 
 
 def build_gemm_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
@@ -97,8 +126,17 @@ class _GemmEmitter:
     def __init__(self, layer: ConvLayer, schedule: Schedule):
         self.layer, self.schedule = layer, schedule
         self.f32, self.index = ir.F32Type.get(), ir.IndexType.get()
-        self.batch, self.channels = layer.input_shape[:2]
-        self.pixels = layer.output_hw[0] * layer.output_hw[1]
+        self.batch, self.channels, height, width = layer.input_shape
+        out_h, out_w = layer.output_hw
+        self.spatial = layer.kernel_hw != (1, 1)
+        if self.spatial:  # a zero-padded copy with row pitch Wp; output rows at that pitch, copied out
+            top, left, bottom, right = layer.padding
+            self.pitch = width + left + right
+            self.channel_stride = (height + top + bottom) * self.pitch
+            self.offsets = [r * self.pitch + c for r, c in layer.patterns[0]]
+        else:
+            self.pitch, self.channel_stride, self.offsets = out_w, out_h * out_w, [0]
+        self.pixels = output_positions(layer)   # per filter, in the buffer the tiles store into
         self.lanes = schedule.vector_width
         self.mr, self.nr = tile_shape(layer, self.lanes)
         self.blocks = -(-layer.filters // self.mr)
@@ -116,6 +154,7 @@ class _GemmEmitter:
         with module_ip:
             self.weights_global = constant_global(f"{layer.name}_packed_weights",
                                                   packed_weights(dense_matrix(layer), self.mr), self.f32)
+            self.taps = len(self.offsets)
             input_type = ir.MemRefType.get(list(layer.input_shape), self.f32)
             output_type = ir.MemRefType.get([self.batch, layer.filters, *layer.output_hw], self.f32)
             arguments = [input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type]
@@ -127,24 +166,79 @@ class _GemmEmitter:
         self._emit_body(body)
 
     def _emit_entry(self, function: func.FuncOp) -> None:
-        """@<name>: every work item, directly or split over threads. No copy of the input, unless
-        the layer is strided: then the pixels it reads, row by row."""
+        """@<name>: every work item, directly or split over threads. A 1x1 layer reads its input in
+        place (a strided one, the pixels it reads, copied row by row) and stores into the output; a
+        KxK layer reads a zero-padded copy and stores rows at the padded pitch into a scratch
+        buffer, whose first Wo columns of each row are then copied into the output."""
         layer = self.layer
         entry = function.add_entry_block()
         b = ConstantBuilder(entry)
         with ir.InsertionPoint(entry):
-            source = entry.arguments[0]
-            if layer.strides != (1, 1):
+            source, output = entry.arguments[0], entry.arguments[-1]
+            if self.spatial:
+                source = self._padded(b, source)
+                output = memref.AllocOp(ir.MemRefType.get([self.batch, layer.filters, self.pixels], self.f32), [], [],
+                                        alignment=64).result
+            elif layer.strides != (1, 1):
                 source = self._subsampled(b, source)
             bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
-            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, entry.arguments[-1])]
+            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, output)]
             count = b.index(self.batch * self.tiles * self.blocks)
             if self.schedule.parallel:
                 body_pointer = func.ConstantOp(self.body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
                 func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
             else:
                 func.CallOp([], ir.FlatSymbolRefAttr.get(f"{layer.name}_body"), pointers + [b.index(0), count])
+            if self.spatial:
+                self._copy_out(b, output, entry.arguments[-1])
             func.ReturnOp([])
+
+    def _nest(self, b: ConstantBuilder, extents: list[int], emit) -> None:
+        """for i0 < extents[0]: for i1 < extents[1]: ... emit(i0, i1, ...)."""
+        loop = scf.ForOp(b.index(0), b.index(extents[0]), b.index(1))
+        with ir.InsertionPoint(loop.body):
+            if len(extents) == 1:
+                emit(loop.induction_variable)
+            else:
+                self._nest(b, extents[1:], lambda *inner: emit(loop.induction_variable, *inner))
+            scf.YieldOp([])
+
+    def _padded(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
+        """The input zero-padded into N x C x (Hp * Wp); every element written once (the padding
+        with zeros, the rows copied with whole vectors)."""
+        top, left = self.layer.padding[:2]
+        height, width = self.layer.input_shape[2:]
+        target = memref.AllocOp(ir.MemRefType.get([self.batch, self.channels, self.channel_stride], self.f32), [], [],
+                                alignment=64).result
+        last_row_end = (top + height - 1) * self.pitch + left + width
+
+        def channel(n, c):
+            fill_row(b, target, [n, c], b.index(0), top * self.pitch + left, self.vector_type)
+
+            def row(y):
+                start = arith.AddIOp(arith.MulIOp(y, b.index(self.pitch)).result,
+                                     b.index(top * self.pitch + left)).result
+                copy_row(b, source, [n, c, y], b.index(0), target, [n, c], start, width, 1, self.vector_type)
+                if height > 1:  # this row's right padding and the next row's left padding
+                    gap = arith.AddIOp(start, b.index(width)).result
+                    last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
+                    branch = scf.IfOp(last, [], has_else=False)
+                    with ir.InsertionPoint(branch.then_block):
+                        fill_row(b, target, [n, c], gap, self.pitch - width, self.vector_type)
+                        scf.YieldOp([])
+            self._nest(b, [height], row)
+            fill_row(b, target, [n, c], b.index(last_row_end), self.channel_stride - last_row_end, self.vector_type)
+        self._nest(b, [self.batch, self.channels], channel)
+        return target
+
+    def _copy_out(self, b: ConstantBuilder, rows: ir.Value, output: ir.Value) -> None:
+        """output[n, f, y, :] = rows[n, f, y * Wp : y * Wp + Wo]."""
+        out_h, out_w = self.layer.output_hw
+
+        def row(n, f, y):
+            copy_row(b, rows, [n, f], arith.MulIOp(y, b.index(self.pitch)).result, output, [n, f, y], b.index(0),
+                     out_w, 1, self.vector_type)
+        self._nest(b, [self.batch, self.layer.filters, out_h], row)
 
     def _subsampled(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
         """x[:, :, ::sh, ::sw] as a contiguous N x C x Ho x Wo buffer (its rows copied with whole
@@ -174,7 +268,7 @@ class _GemmEmitter:
         entry = function.add_entry_block()
         b = self.b = ConstantBuilder(entry)
         with ir.InsertionPoint(entry):
-            flat = self.batch * self.channels * self.pixels
+            flat = self.batch * self.channels * self.channel_stride
             self.input = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([flat], self.f32))
             self.bias = reinterpret_buffer(entry.arguments[1], self.bias_type)
             self.output = reinterpret_buffer(entry.arguments[2],
@@ -226,29 +320,31 @@ class _GemmEmitter:
                 self.bias, [arith.MinUIOp(f, last).result]).result).result for f in filters]
         else:
             starts = [zeros] * mr
-        input_base = arith.AddIOp(arith.MulIOp(n, b.index(self.channels * self.pixels)).result, p0).result
-        weight_base = arith.MulIOp(block, b.index(self.channels * mr)).result
+        input_base = arith.AddIOp(arith.MulIOp(n, b.index(self.channels * self.channel_stride)).result, p0).result
+        weight_base = arith.MulIOp(block, b.index(self.channels * self.taps * mr)).result
         channel_loop = scf.ForOp(b.index(0), b.index(self.channels), b.index(1),
                                  [starts[i] for i in range(mr) for _ in range(vectors)])
         with ir.InsertionPoint(channel_loop.body):
             c = channel_loop.induction_variable
             accumulators = list(channel_loop.inner_iter_args)
-            row = arith.AddIOp(input_base, arith.MulIOp(c, b.index(self.pixels)).result).result
-            inputs = []
-            for j in range(vectors):
-                index = [arith.AddIOp(row, b.index(j * lanes)).result]
-                if j == vectors - 1 and mask is not None:
-                    inputs.append(vector.MaskedLoadOp(self.vector_type, self.input, index, mask, zeros).result)
-                else:
-                    inputs.append(vector.LoadOp(self.vector_type, self.input, index).result)
-            weights_at = arith.AddIOp(weight_base, arith.MulIOp(c, b.index(mr)).result).result
-            updated = []
-            for i in range(mr):
-                weight = memref.LoadOp(self.packed, [arith.AddIOp(weights_at, b.index(i)).result]).result
-                broadcast = vector.BroadcastOp(self.vector_type, weight).result
+            row = arith.AddIOp(input_base, arith.MulIOp(c, b.index(self.channel_stride)).result).result
+            channel_weights = arith.AddIOp(weight_base, arith.MulIOp(c, b.index(self.taps * mr)).result).result
+            for t, offset in enumerate(self.offsets):
+                inputs = []
                 for j in range(vectors):
-                    updated.append(vector.FMAOp(broadcast, inputs[j], accumulators[i * vectors + j]).result)
-            scf.YieldOp(updated)
+                    index = [arith.AddIOp(row, b.index(offset + j * lanes)).result]
+                    if j == vectors - 1 and mask is not None:
+                        inputs.append(vector.MaskedLoadOp(self.vector_type, self.input, index, mask, zeros).result)
+                    else:
+                        inputs.append(vector.LoadOp(self.vector_type, self.input, index).result)
+                for i in range(mr):
+                    weight = memref.LoadOp(self.packed, [arith.AddIOp(channel_weights, b.index(t * mr + i)).result]
+                                           ).result
+                    broadcast = vector.BroadcastOp(self.vector_type, weight).result
+                    for j in range(vectors):
+                        slot = i * vectors + j
+                        accumulators[slot] = vector.FMAOp(broadcast, inputs[j], accumulators[slot]).result
+            scf.YieldOp(accumulators)
         results = list(channel_loop.results)
         image_out = arith.MulIOp(n, b.index(layer.filters * self.pixels)).result
         full_blocks = layer.filters // mr
