@@ -334,6 +334,10 @@ class Iree(Engine):
         return lambda x: np.asarray(function(x))
 
 
+TUNING_BUDGET_S = 120   # patsparse-tune --budget per model variant (bench/peers.py "patsparse tuned")
+TUNING_CANDIDATES = 16  # patsparse-tune --candidates per layer
+
+
 class PatSparse(Engine):
     """PatSparse's three builds. Cache key: the commit (plus 'dirty' for uncommitted compiler changes)."""
 
@@ -379,7 +383,10 @@ class PatSparse(Engine):
                 mlir.with_suffix(".tmp").replace(mlir)
             if self.build == "tuned":
                 options = CompileOptions.optimised(tuning_db=str(work / "tuning.json"))
-                tune_model(str(mlir), options.tuning_db, options, runs=5, log=lambda line: None)
+                # A budget per model: the full grid takes over an hour per 224x224 model on two
+                # shared cores (VGG-16: 2 of 13 layers in 16 min); the busiest layers go first.
+                tune_model(str(mlir), options.tuning_db, options, runs=3, log=lambda line: None,
+                           budget=TUNING_BUDGET_S, candidates=TUNING_CANDIDATES)
             elif self.build == "dense":
                 options = CompileOptions(detect_patterns=False)
             else:

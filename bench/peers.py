@@ -12,8 +12,8 @@ yolov8n (3x320x320); also vgg_small and resnet_small (1x28x28) for trying the sc
 onto 8 patterns) and p8+8x (8 patterns and 8x fewer 3x3 weights, whole kernels removed): the
 same seeded weights for every engine, written once to bench/.cache/.
 
-Engines (--engines, comma-separated names): patsparse tuned (patsparse-tune, then -O
---tuning-db), patsparse sparse (the default CompileOptions()), patsparse dense (no pattern
+Engines (--engines, comma-separated names): patsparse tuned (patsparse-tune --budget 120
+--candidates 16 --runs 3, then -O --tuning-db), patsparse sparse (the default CompileOptions()), patsparse dense (no pattern
 detection), pytorch eager, torch.compile, onnxruntime, litert xnnpack, executorch xnnpack,
 ncnn, mnn, iree llvm-cpu. An engine that is not installed, cannot convert a model or crashes
 gets a row saying why; the run goes on.

@@ -53,7 +53,7 @@ TUNING_PREFIX = "tuning_"
 LARGE_INPUT_BYTES = 256 * 1024
 
 
-def candidates(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
+def candidate_grid(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[Schedule]:
     """The grid: vector widths x vectors per row x rows per block (x loop order for large
     inputs) x one or two filters per work item (filter pairs, for an even number of
     filters), within the register file; `base` (the untuned schedule) first. A packed-GEMM layer
@@ -215,11 +215,16 @@ def _hottest_block(assembly: str, wrapper: str) -> str | None:
 
 
 def tune_layer(layer: ConvLayer, base: Schedule, target: str = "host", widths: list[int] | None = None,
-               runs: int = 7) -> TuningResult:
-    """The fastest candidate: measured on the host for "host", ranked by llvm-mca for AArch64."""
+               runs: int = 7, candidates: int | None = None) -> TuningResult:
+    """The fastest candidate: measured on the host for "host", ranked by llvm-mca for AArch64.
+    With `candidates`, at most that many: the default and an even spread of the rest of the grid."""
     if widths is None:
         widths = [base.vector_width] if target != "host" else sorted({8, base.vector_width})
-    grid = candidates(layer, base, widths)
+    grid = candidate_grid(layer, base, widths)
+    if candidates is not None and len(grid) > candidates:
+        rest = grid[1:]
+        grid = [grid[0]] + [rest[round(i * (len(rest) - 1) / max(candidates - 2, 1))] for i in range(candidates - 1)]
+        grid = list(dict.fromkeys(grid))
     if target != "host":
         # llvm-mca ranks one loop body per candidate; a pair's shared and own kernel loops cost
         # differently per FMA, so pairs are chosen by measurement on the host only.

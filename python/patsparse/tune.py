@@ -18,7 +18,7 @@ from mlir import ir
 
 from patsparse.cliutil import ToolError, read_input, run_main
 from patsparse.dialect import make_context
-from patsparse.dialect.schedule import Schedule, TuningDatabase, TuningError
+from patsparse.dialect.schedule import Schedule, TuningDatabase, TuningError, code_stats
 from patsparse.lowering.tuning import tune_layer
 from patsparse.pipeline import TARGETS, CompileOptions, StageFailed, lower_stages, run_stages
 from patsparse.safe_parse import guarded_parse
@@ -54,7 +54,10 @@ def model_layers(source: str, detect: bool = True, reorder: bool = False):
 
 
 def tune_model(source: str, database_path: str | Path, options: CompileOptions, runs: int = 7,
-               log=print) -> TuningDatabase:
+               log=print, budget: float | None = None, candidates: int | None = None) -> TuningDatabase:
+    """Tune every convolution of `source` into the database. With `budget` (seconds), the layers
+    with the most vector FMAs go first and tuning stops once the budget is spent (the others keep
+    their default schedule); with `candidates`, each layer's grid is thinned to that many."""
     if options.target not in TARGETS:
         raise ToolError(f"unknown target '{options.target}': expected one of {', '.join(TARGETS)}")
     try:
@@ -67,12 +70,19 @@ def tune_model(source: str, database_path: str | Path, options: CompileOptions, 
     layers = model_layers(source, options.detect_patterns)
     if not layers:
         raise ToolError(f"{source}: no convolution to tune")
+    if budget is not None:
+        layers = sorted(layers, key=lambda layer: -code_stats(layer, base).vector_fmas)
     unit = "ms" if options.target == "host" else "Mcycles (llvm-mca)"
     log(f"{'layer':<20} {'input':<16} {'F':>5} {'best V/R/rows':>14} {'default':>10} {'best':>10} {'speedup':>8}  [{unit}]")
+    began = time.perf_counter()
     for number, layer in enumerate(layers, 1):
         start = time.perf_counter()
+        if budget is not None and start - began >= budget:
+            log(f"budget of {budget:.0f} s spent: {len(layers) - number + 1} of {len(layers)} layers keep their "
+                "default schedule")
+            break
         try:
-            result = tune_layer(layer, base, options.target, runs=runs)
+            result = tune_layer(layer, base, options.target, runs=runs, candidates=candidates)
         except TuningError as error:
             raise ToolError(f"{source}: {error}") from None
         database.add(result, layer.name)
@@ -83,6 +93,7 @@ def tune_model(source: str, database_path: str | Path, options: CompileOptions, 
             f"{result.seconds * scale:>10.3f} {result.default_seconds / result.seconds:>7.2f}x"
             f"  ({number}/{len(layers)}, {time.perf_counter() - start:.0f} s)")
         database.save()  # after every layer: an interrupted run keeps what it measured
+    database.save()  # also when the budget tuned nothing: patsparse-compile --tuning-db takes it
     return database
 
 
@@ -105,6 +116,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=7, help="timed runs per candidate, median (default 7)")
     parser.add_argument("--eliminate-loads", action="store_true", help="tune with load elimination on")
     parser.add_argument("--compact-indices", action="store_true", help="tune with compact FKW indices")
+    parser.add_argument("--budget", type=float, metavar="SECONDS",
+                        help="stop after this many seconds; the layers with the most work are tuned first")
+    parser.add_argument("--candidates", type=int, metavar="N",
+                        help="at most N schedules per layer (the default one and an even spread of the grid)")
     return parser
 
 
@@ -112,9 +127,13 @@ def run(argv=None) -> int:
     args = make_parser().parse_args(argv)
     if args.runs < 1:
         raise ToolError(f"--runs {args.runs}: expected at least 1")
+    if args.budget is not None and args.budget <= 0:
+        raise ToolError(f"--budget {args.budget:g}: expected a positive number of seconds")
+    if args.candidates is not None and args.candidates < 1:
+        raise ToolError(f"--candidates {args.candidates}: expected at least 1")
     options = CompileOptions(target=args.target, detect_patterns=not args.dense,
                              eliminate_loads=args.eliminate_loads, compact_indices=args.compact_indices)
-    tune_model(args.input, args.db, options, args.runs)
+    tune_model(args.input, args.db, options, args.runs, budget=args.budget, candidates=args.candidates)
     print(f"wrote {args.db}")
     return 0
 

@@ -93,14 +93,14 @@ def _random_tuning_db(source: Path, path: Path, rng: random.Random) -> None:
     """A database with a random valid schedule (from the tuner's own grid) for every layer."""
     from patsparse.dialect.schedule import Schedule, TuningDatabase, TuningResult, layer_key
     from patsparse.pipeline import CompileOptions
-    from patsparse.lowering.tuning import candidates
+    from patsparse.lowering.tuning import candidate_grid
     from patsparse.tune import model_layers
 
     options = CompileOptions()
     base = Schedule(vector_width=options.resolved_vector_width(), max_accumulators=options.accumulators)
     database = TuningDatabase(path)
     for layer in model_layers(str(source)):
-        grid = candidates(layer, base, sorted({4, 8, base.vector_width}))
+        grid = candidate_grid(layer, base, sorted({4, 8, base.vector_width}))
         database.add(TuningResult(layer_key(layer, "host"), rng.choice(grid), 1.0, 1.0), layer.name)
     database.save()
 

@@ -13,7 +13,7 @@ from helpers import conv_module, pattern_weight, torch_conv
 from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.dialect.schedule import MAX_BLOCK_ACCUMULATORS, TUNED_FIELDS, Schedule, TuningDatabase, layer_key
-from patsparse.lowering.tuning import candidates, tune_layer
+from patsparse.lowering.tuning import candidate_grid, tune_layer
 from patsparse.pipeline import CompileOptions
 from patsparse.tune import model_layers
 
@@ -35,7 +35,7 @@ def layer_and_model(tmp_path_factory):
 def test_grid_starts_with_the_default_and_fits_the_register_file(layer_and_model):
     layer, *_ = layer_and_model
     base = Schedule(vector_width=16)
-    grid = candidates(layer, base, [8, 16])
+    grid = candidate_grid(layer, base, [8, 16])
     assert grid[0] == base and len(grid) == len(set(grid)) > 5
     assert all(s.rows * s.max_accumulators <= MAX_BLOCK_ACCUMULATORS for s in grid[1:])
     assert all(s.rows <= 12 and s.vector_width in (8, 16) for s in grid)
@@ -45,7 +45,7 @@ def test_grid_starts_with_the_default_and_fits_the_register_file(layer_and_model
 def test_host_tuning_round_trips_through_the_database(layer_and_model, tmp_path):
     layer, *_ = layer_and_model
     result = tune_layer(layer, Schedule(vector_width=16), "host", runs=3)
-    assert result.schedule in candidates(layer, Schedule(vector_width=16), [8, 16])
+    assert result.schedule in candidate_grid(layer, Schedule(vector_width=16), [8, 16])
     database = TuningDatabase(tmp_path / "db.json")
     database.add(result, layer.name)
     database.save()
@@ -101,6 +101,26 @@ def test_patsparse_tune_writes_one_entry_per_layer(layer_and_model, tmp_path):
     assert "patsparse_conv_0" in run.stdout and "speedup" in run.stdout
     layers = json.loads(database.read_text())["layers"]
     assert len(layers) == 1 and next(iter(layers.values()))["schedule"]["vector_width"] in (8, 16)
+
+
+def test_candidates_thin_the_grid_and_keep_the_default(layer_and_model):
+    layer, *_ = layer_and_model
+    base = Schedule(vector_width=16)
+    result = tune_layer(layer, base, runs=1, candidates=3)
+    assert result.schedule in candidate_grid(layer, base, [8, 16])
+
+
+def test_a_spent_budget_leaves_layers_untuned_and_says_so(layer_and_model, tmp_path):
+    _, source, *_ = layer_and_model
+    database = tmp_path / "budget.json"
+    run = subprocess.run([sys.executable, "-m", "patsparse.tune", str(source), "--db", str(database), "--runs", "1",
+                          "--budget", "1e-9", "--candidates", "2"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "budget of 0 s spent: 1 of 1 layers keep their default schedule" in run.stdout
+    assert json.loads(database.read_text())["layers"] == {}
+    bad = subprocess.run([sys.executable, "-m", "patsparse.tune", str(source), "--db", str(database),
+                          "--budget", "0"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--budget 0: expected a positive number of seconds" in bad.stderr
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"version": 7, "layers": {}}', "[]"])
