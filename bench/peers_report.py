@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import machine_line, measured_bandwidth_gbs, measured_peak_gflops, replace_section
-from peer_engines import PATSPARSE, PEERS
+from peer_engines import PATSPARSE, PEERS, TUNING_BUDGET_S, TUNING_CANDIDATES
 
 BEGIN, END = "<!-- bench/peers.py: begin -->", "<!-- bench/peers.py: end -->"
 BEST = "patsparse tuned"
@@ -156,7 +156,8 @@ def section(results: dict, chart_name: str) -> str:
              (f"Machine: {m['cpu']}; measured single-thread f32 FMA peak **{m['peak_gflops']:.0f} GFLOP/s** "
              f"(bench/peak.c), single-thread memory read bandwidth **{m['bandwidth_gbs']:.0f} GB/s** (numpy sdot "
              "over 2 x 256 MiB), both in the same run. Batch 1, fp32, median latency over interleaved rounds after "
-             "warm-up; each thread count in its own processes. *patsparse tuned* = `patsparse-tune` then "
+             "warm-up; each thread count in its own processes. *patsparse tuned* = `patsparse-tune "
+             f"--budget {TUNING_BUDGET_S} --candidates {TUNING_CANDIDATES} --runs 3` (the busiest layers first) then "
              "`-O --tuning-db`; *sparse* = default options; *dense* = no pattern detection. The peers run dense code "
              "whatever the weights; *fastest dense peer* is the fastest peer on the model's dense weights, the "
              "engine a user would deploy the unpruned model with."), "",
