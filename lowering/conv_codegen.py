@@ -62,13 +62,13 @@ from patsparse.dialect.schedule import Schedule, load_key
 from .conv_gemm import build_gemm_function, gemm_applies
 from .conv_single_kernel import SingleKernelSteps
 from .emit_helpers import (
-    PARALLEL_FOR,
     ConstantBuilder,
     constant_global,
     copy_row,
     declare_parallel_for,
     index_element_type,
     reinterpret_buffer,
+    run_work_items,
 )
 
 
@@ -230,11 +230,7 @@ class _ConvEmitter(SingleKernelSteps):
             bias_buffer = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
             pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (phased, bias_buffer, entry.arguments[-1])]
             count = b.index(self.batch * self.units * self.work_blocks)
-            if self.schedule.parallel:
-                body_pointer = func.ConstantOp(self.body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
-                func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
-            else:
-                func.CallOp([], ir.FlatSymbolRefAttr.get(f"{layer.name}_body"), pointers + [b.index(0), count])
+            run_work_items(f"{layer.name}_body", self.body_type, count, pointers, b.index(0), self.schedule.parallel)
             # No explicit deallocs: the buffer-deallocation pipeline inserts them (and refuses
             # hand-written ones).
             func.ReturnOp([])

@@ -56,13 +56,13 @@ from patsparse.dialect.conv_layer import ConvLayer
 from patsparse.dialect.schedule import Schedule
 
 from .emit_helpers import (
-    PARALLEL_FOR,
     ConstantBuilder,
     constant_global,
     copy_row,
     declare_parallel_for,
     fill_row,
     reinterpret_buffer,
+    run_work_items,
 )
 
 # (filters MR, vectors NR) of the register tile, by f32 lanes per vector.
@@ -184,11 +184,7 @@ class _GemmEmitter:
             bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
             pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, output)]
             count = b.index(self.batch * self.tiles * self.blocks)
-            if self.schedule.parallel:
-                body_pointer = func.ConstantOp(self.body_type, ir.FlatSymbolRefAttr.get(f"{layer.name}_body")).result
-                func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
-            else:
-                func.CallOp([], ir.FlatSymbolRefAttr.get(f"{layer.name}_body"), pointers + [b.index(0), count])
+            run_work_items(f"{layer.name}_body", self.body_type, count, pointers, b.index(0), self.schedule.parallel)
             if self.spatial:
                 self._copy_out(b, output, entry.arguments[-1])
             func.ReturnOp([])

@@ -166,6 +166,17 @@ def declare_parallel_for(module_ip: ir.InsertionPoint, body_type: ir.FunctionTyp
     func.FuncOp(PARALLEL_FOR, ([body_type, ir.IndexType.get(), erased, erased, erased], []), visibility="private")
 
 
+def run_work_items(body: str, body_type: ir.FunctionType, count: ir.Value, pointers: list[ir.Value], zero: ir.Value,
+                   parallel: bool) -> None:
+    """Work items [0, count) of the generated function `body`(pointers..., begin, end): split over
+    the runtime's threads (patsparse_parallel_for) or called directly."""
+    if parallel:
+        body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(body)).result
+        func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
+    else:
+        func.CallOp([], ir.FlatSymbolRefAttr.get(body), pointers + [zero, count])
+
+
 def reinterpret_buffer(buffer: ir.Value, target: ir.MemRefType) -> ir.Value:
     """The same memory as another static shape (identity layout, offset 0)."""
     shape = list(target.shape)
