@@ -38,6 +38,8 @@ SCHEDULES = [
     ("ymm, 2 rows x 7 vectors", {"vector_width": 8, "rows": 2, "max_accumulators": 7}),
     ("ymm, 3 rows x 7 vectors", {"vector_width": 8, "rows": 3, "max_accumulators": 7}),
 ]
+# The input-stationary generator (lowering/conv_channel_tiles.py); the rows above are the tap generator.
+CHANNEL_TILES = [("channel tiles, zmm", {"vector_width": 16}), ("channel tiles, ymm", {"vector_width": 8})]
 
 
 def random_layer(channels: int, filters: int, size: int, stride: int, keep: float, seed: int = 0):
@@ -100,7 +102,9 @@ def main() -> int:
     layer = random_layer(args.channels, args.filters, args.size, args.stride, args.keep)
     ceiling = dataclasses.replace(layer, kernel_channels=np.zeros_like(layer.kernel_channels), name="ceiling")
     variants = []
-    for _, fields in SCHEDULES:
+    rows = [(label, {**fields, "channel_tiles": False}) for label, fields in SCHEDULES] + \
+        [(label, {**fields, "channel_tiles": True}) for label, fields in CHANNEL_TILES]
+    for _, fields in rows:
         schedule = Schedule(eliminate_loads=True, compact_indices=True, **fields)
         variants += [(layer, schedule), (ceiling, schedule)]
     with tempfile.TemporaryDirectory() as scratch:
@@ -126,7 +130,7 @@ def main() -> int:
     print("| schedule | real ms | real GFLOP/s (% peak) | in-core ceiling ms | ceiling GFLOP/s (% peak) "
           "| real / ceiling |")
     print("|---|---|---|---|---|---|")
-    for index, (label, _) in enumerate(SCHEDULES):
+    for index, (label, _) in enumerate(rows):
         real, core = times[2 * index], times[2 * index + 1]
         print(f"| {label} | {real:.3f} | {gflops(real)} | {core:.3f} | {gflops(core)} | {real / core:.2f} |")
     return 0

@@ -53,9 +53,10 @@ class Schedule:
     parallel: bool = False         # filter positions split over threads (lowering/runtime/patsparse_parallel.c)
     rows_outer: bool = False       # loop order: output tiles (row block x x-block) outside filters
     filter_pairs: bool = False     # two filters per work item; kernels they share load their inputs once
+    channel_tiles: bool = True     # stride-1 pattern layers input-stationary (lowering/conv_channel_tiles.py)
 
     FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel",
-              "rows_outer", "filter_pairs")
+              "rows_outer", "filter_pairs", "channel_tiles")
 
     def __post_init__(self):
         problem = vector_width_problem(self.vector_width)
@@ -164,8 +165,8 @@ def code_stats(layer: "ConvLayer", schedule: Schedule) -> CodeStats:
 # --- the tuning database (patsparse-tune writes it, patsparse-apply-tuning reads it) -------------
 
 DATABASE_VERSION = 1
-TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer", "filter_pairs")
-BOOLEAN_FIELDS = ("rows_outer", "filter_pairs")
+TUNED_FIELDS = ("vector_width", "max_accumulators", "rows", "rows_outer", "filter_pairs", "channel_tiles")
+BOOLEAN_FIELDS = ("rows_outer", "filter_pairs", "channel_tiles")
 
 
 class TuningError(RuntimeError):

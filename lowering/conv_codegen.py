@@ -59,6 +59,7 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer, pair_filters
 from patsparse.dialect.schedule import Schedule, load_key
 
+from .conv_channel_tiles import build_channel_tile_function, channel_tiles_apply
 from .conv_gemm import build_gemm_function, gemm_applies
 from .conv_single_kernel import SingleKernelSteps
 from .emit_helpers import (
@@ -80,6 +81,9 @@ def build_conv_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.Inse
     (lowering/conv_gemm.py), with the same two functions."""
     if gemm_applies(layer):
         build_gemm_function(layer, schedule, module_ip)
+        return
+    if channel_tiles_apply(layer, schedule):
+        build_channel_tile_function(layer, schedule, module_ip)
         return
     emitter = _ConvEmitter(layer, schedule)
     emitter.emit_globals(module_ip)

@@ -117,6 +117,62 @@ def tile_shape(layer: ConvLayer, vector_width: int) -> tuple[int, int]:
     return min(filters_per_block, layer.filters), min(vectors, -(-output_positions(layer) // vector_width))
 
 
+def loop_nest(b: ConstantBuilder, extents: list[int], emit) -> None:
+    """for i0 < extents[0]: for i1 < extents[1]: ... emit(i0, i1, ...)."""
+    loop = scf.ForOp(b.index(0), b.index(extents[0]), b.index(1))
+    with ir.InsertionPoint(loop.body):
+        if len(extents) == 1:
+            emit(loop.induction_variable)
+        else:
+            loop_nest(b, extents[1:], lambda *inner: emit(loop.induction_variable, *inner))
+        scf.YieldOp([])
+
+
+def padded_copy(b: ConstantBuilder, layer: ConvLayer, source: ir.Value, pitch: int, channel_stride: int,
+                vector_type: ir.VectorType, slack: int = 0) -> ir.Value:
+    """The input zero-padded into N x C x (Hp * Wp) (+ `slack` zeros after the last channel, for
+    readers that run past it); every element written once (the padding with zeros, the rows
+    copied with whole vectors). Returned flat when there is slack."""
+    batch, channels, height, width = layer.input_shape
+    top, left = layer.padding[:2]
+    if slack:
+        target = memref.AllocOp(ir.MemRefType.get([batch * channels * channel_stride + slack], ir.F32Type.get()),
+                                [], [], alignment=64).result
+    else:
+        target = memref.AllocOp(ir.MemRefType.get([batch, channels, channel_stride], ir.F32Type.get()), [], [],
+                                alignment=64).result
+    last_row_end = (top + height - 1) * pitch + left + width
+
+    def channel(n, c):
+        if slack:
+            prefix, base = [], arith.MulIOp(arith.AddIOp(arith.MulIOp(n, b.index(channels)).result, c).result,
+                                            b.index(channel_stride)).result
+        else:
+            prefix, base = [n, c], b.index(0)
+
+        def at(offset):
+            return arith.AddIOp(base, offset if isinstance(offset, ir.Value) else b.index(offset)).result
+
+        fill_row(b, target, prefix, at(0), top * pitch + left, vector_type)
+
+        def row(y):
+            start = arith.AddIOp(arith.MulIOp(y, b.index(pitch)).result, b.index(top * pitch + left)).result
+            copy_row(b, source, [n, c, y], b.index(0), target, prefix, at(start), width, 1, vector_type)
+            if height > 1:  # this row's right padding and the next row's left padding
+                gap = arith.AddIOp(start, b.index(width)).result
+                last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
+                branch = scf.IfOp(last, [], has_else=False)
+                with ir.InsertionPoint(branch.then_block):
+                    fill_row(b, target, prefix, at(gap), pitch - width, vector_type)
+                    scf.YieldOp([])
+        loop_nest(b, [height], row)
+        fill_row(b, target, prefix, at(last_row_end), channel_stride - last_row_end, vector_type)
+    loop_nest(b, [batch, channels], channel)
+    if slack:
+        fill_row(b, target, [], b.index(batch * channels * channel_stride), slack, vector_type)
+    return target
+
+
 def build_gemm_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
     """Emit the packed weights and the functions `layer.name` and `layer.name`_body at `module_ip`."""
     _GemmEmitter(layer, schedule).emit(module_ip)
@@ -176,7 +232,7 @@ class _GemmEmitter:
         with ir.InsertionPoint(entry):
             source, output = entry.arguments[0], entry.arguments[-1]
             if self.spatial:
-                source = self._padded(b, source)
+                source = padded_copy(b, layer, source, self.pitch, self.channel_stride, self.vector_type)
                 output = memref.AllocOp(ir.MemRefType.get([self.batch, layer.filters, self.pixels], self.f32), [], [],
                                         alignment=64).result
             elif layer.strides != (1, 1):
@@ -189,44 +245,6 @@ class _GemmEmitter:
                 self._copy_out(b, output, entry.arguments[-1])
             func.ReturnOp([])
 
-    def _nest(self, b: ConstantBuilder, extents: list[int], emit) -> None:
-        """for i0 < extents[0]: for i1 < extents[1]: ... emit(i0, i1, ...)."""
-        loop = scf.ForOp(b.index(0), b.index(extents[0]), b.index(1))
-        with ir.InsertionPoint(loop.body):
-            if len(extents) == 1:
-                emit(loop.induction_variable)
-            else:
-                self._nest(b, extents[1:], lambda *inner: emit(loop.induction_variable, *inner))
-            scf.YieldOp([])
-
-    def _padded(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
-        """The input zero-padded into N x C x (Hp * Wp); every element written once (the padding
-        with zeros, the rows copied with whole vectors)."""
-        top, left = self.layer.padding[:2]
-        height, width = self.layer.input_shape[2:]
-        target = memref.AllocOp(ir.MemRefType.get([self.batch, self.channels, self.channel_stride], self.f32), [], [],
-                                alignment=64).result
-        last_row_end = (top + height - 1) * self.pitch + left + width
-
-        def channel(n, c):
-            fill_row(b, target, [n, c], b.index(0), top * self.pitch + left, self.vector_type)
-
-            def row(y):
-                start = arith.AddIOp(arith.MulIOp(y, b.index(self.pitch)).result,
-                                     b.index(top * self.pitch + left)).result
-                copy_row(b, source, [n, c, y], b.index(0), target, [n, c], start, width, 1, self.vector_type)
-                if height > 1:  # this row's right padding and the next row's left padding
-                    gap = arith.AddIOp(start, b.index(width)).result
-                    last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
-                    branch = scf.IfOp(last, [], has_else=False)
-                    with ir.InsertionPoint(branch.then_block):
-                        fill_row(b, target, [n, c], gap, self.pitch - width, self.vector_type)
-                        scf.YieldOp([])
-            self._nest(b, [height], row)
-            fill_row(b, target, [n, c], b.index(last_row_end), self.channel_stride - last_row_end, self.vector_type)
-        self._nest(b, [self.batch, self.channels], channel)
-        return target
-
     def _copy_out(self, b: ConstantBuilder, rows: ir.Value, output: ir.Value) -> None:
         """output[n, f, y, :] = rows[n, f, y * Wp : y * Wp + Wo]."""
         out_h, out_w = self.layer.output_hw
@@ -234,7 +252,7 @@ class _GemmEmitter:
         def row(n, f, y):
             copy_row(b, rows, [n, f], arith.MulIOp(y, b.index(self.pitch)).result, output, [n, f, y], b.index(0),
                      out_w, 1, self.vector_type)
-        self._nest(b, [self.batch, self.layer.filters, out_h], row)
+        loop_nest(b, [self.batch, self.layer.filters, out_h], row)
 
     def _subsampled(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
         """x[:, :, ::sh, ::sw] as a contiguous N x C x Ho x Wo buffer (its rows copied with whole

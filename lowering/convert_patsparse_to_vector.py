@@ -71,6 +71,9 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     rows_outer: bool = option(False, "loop order: row blocks outside filters (input rows stay in cache)")
     filter_pairs: bool = option(False, "two filters per work item; kernels both have (same channel and "
                                        "pattern) load their input vectors once")
+    channel_tiles: bool = option(True, "stride-1 pattern layers input-stationary: per output tile and input "
+                                       "channel, its tap vectors loaded once for every kernel on the channel "
+                                       "(false: the tap generator)")
 
     def planned_layers(self, module: ir.Operation) -> list[tuple[ir.Operation, ConvLayer, ir.Value, ir.Value | None,
                                                               Schedule]]:
@@ -85,7 +88,8 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
             raise PassFailure(vector_width_problem(self.vector_width))
         defaults = Schedule(vector_width=self.vector_width, max_accumulators=self.accumulators, rows=self.rows,
                             eliminate_loads=self.eliminate_loads, compact_indices=self.compact_indices,
-                            parallel=self.parallel, rows_outer=self.rows_outer, filter_pairs=self.filter_pairs)
+                            parallel=self.parallel, rows_outer=self.rows_outer, filter_pairs=self.filter_pairs,
+                            channel_tiles=self.channel_tiles)
         planned = []
         for op, layer, source, bias in conv_layers(module, self.dense_convolutions):
             entries = op.attributes[SCHEDULE] if SCHEDULE in op.attributes else None

@@ -135,6 +135,39 @@ def copy_row(b: ConstantBuilder, source: ir.Value, source_prefix: list, source_s
         scf.YieldOp([])
 
 
+def copy_span(b: ConstantBuilder, source: ir.Value, source_start: ir.Value, target: ir.Value,
+              target_start: ir.Value, length: ir.Value, vector_type: ir.VectorType, masked: bool) -> None:
+    """target[target_start + i] = source[source_start + i] for i < length (a run-time value; 1-d
+    buffers): whole vectors, then the rest with one masked load and store (`masked`, where masks
+    are cheap: AVX-512, AVX2) or element by element (NEON, which has no masked memory ops)."""
+    lanes = vector_type.shape[0]
+    whole = arith.SubIOp(length, arith.RemUIOp(length, b.index(lanes)).result).result
+    loop = scf.ForOp(b.index(0), whole, b.index(lanes))
+    with ir.InsertionPoint(loop.body):
+        i = loop.induction_variable
+        value = vector.LoadOp(vector_type, source, [arith.AddIOp(source_start, i).result]).result
+        vector.StoreOp(value, target, [arith.AddIOp(target_start, i).result])
+        scf.YieldOp([])
+    if masked:
+        rest = arith.CmpIOp(arith.CmpIPredicate.ult, whole, length).result
+        branch = scf.IfOp(rest, [], has_else=False)
+        with ir.InsertionPoint(branch.then_block):
+            mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
+            mask = vector.CreateMaskOp(mask_type, [arith.SubIOp(length, whole).result]).result
+            zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
+            value = vector.MaskedLoadOp(vector_type, source, [arith.AddIOp(source_start, whole).result], mask,
+                                        zeros).result
+            vector.MaskedStoreOp(target, [arith.AddIOp(target_start, whole).result], mask, value)
+            scf.YieldOp([])
+        return
+    loop = scf.ForOp(whole, length, b.index(1))
+    with ir.InsertionPoint(loop.body):
+        i = loop.induction_variable
+        value = memref.LoadOp(source, [arith.AddIOp(source_start, i).result]).result
+        memref.StoreOp(value, target, [arith.AddIOp(target_start, i).result])
+        scf.YieldOp([])
+
+
 def fill_row(b: ConstantBuilder, target: ir.Value, target_prefix: list, target_start: ir.Value, length: int,
               vector_type: ir.VectorType) -> None:
     """target[prefix, target_start + i] = 0 for i < length: whole vectors, then one masked store."""

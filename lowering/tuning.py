@@ -43,6 +43,7 @@ from patsparse.dialect.schedule import (
 
 from . import targets, toolchain
 from .conv_codegen import build_conv_function
+from .conv_channel_tiles import channel_tiles_apply, kernel_loop_fmas
 from .conv_gemm import gemm_applies
 from .model_api import tables_source
 from .symbol_prefix import prefix_symbols
@@ -57,11 +58,17 @@ def candidate_grid(layer: ConvLayer, base: Schedule, widths: list[int]) -> list[
     """The grid: vector widths x vectors per row x rows per block (x loop order for large
     inputs) x one or two filters per work item (filter pairs, for an even number of
     filters), within the register file; `base` (the untuned schedule) first. A packed-GEMM layer
-    (lowering/conv_gemm.py) has its tile from the vector width, so only the widths differ."""
+    (lowering/conv_gemm.py) has its tile from the vector width, so only the widths differ; so has a
+    channel-tile layer (lowering/conv_channel_tiles.py), whose widths come first, then the tap
+    generator's grid."""
     out_h, out_w = layer.output_hw
     grid = [base]
     if gemm_applies(layer):
         return grid + [dataclasses.replace(base, vector_width=w) for w in widths if w != base.vector_width]
+    if channel_tiles_apply(layer, base):
+        grid += [dataclasses.replace(base, vector_width=w) for w in widths
+                 if w != base.vector_width and channel_tiles_apply(layer, dataclasses.replace(base, vector_width=w))]
+        base = dataclasses.replace(base, channel_tiles=False)
     # The loop order only matters once one image's input no longer fits in the L2 cache.
     batch, channels, height, width = layer.input_shape
     orders = (False, True) if channels * height * width * 4 > LARGE_INPUT_BYTES else (base.rows_outer,)
@@ -239,16 +246,20 @@ def tune_layer(layer: ConvLayer, base: Schedule, target: str = "host", widths: l
         assembly = build_candidates(layer, grid, work, target).read_text()
     cycles = mca_cycles(assembly, len(grid))
     # Cycles per FMA of the kernel loop, times the FMAs the schedule runs: an estimate of time.
-    estimates = []
+    estimates, iteration_fmas = [], []
     for schedule, cycle in zip(grid, cycles):
-        stats = code_stats(layer, schedule)
-        fmas_per_iteration = 4 * schedule.rows * schedule.blocking(layer.output_hw[1])[0]
-        estimates.append(None if cycle is None else cycle / fmas_per_iteration * stats.vector_fmas)
+        if channel_tiles_apply(layer, schedule):  # one kernel per iteration, over every tile
+            fmas_per_iteration, fmas = kernel_loop_fmas(layer, schedule.vector_width)
+        else:
+            fmas_per_iteration = 4 * schedule.rows * schedule.blocking(layer.output_hw[1])[0]
+            fmas = code_stats(layer, schedule).vector_fmas
+        iteration_fmas.append(fmas_per_iteration)
+        estimates.append(None if cycle is None else cycle / fmas_per_iteration * fmas)
     valid = [i for i, e in enumerate(estimates) if e is not None]
     if not valid:
         raise TuningError(f"{layer.name}: llvm-mca found no kernel loop to rank")
     best = min(valid, key=lambda i: estimates[i])
-    per_fma = cycles[best] / (4 * grid[best].rows * grid[best].blocking(layer.output_hw[1])[0])
+    per_fma = cycles[best] / iteration_fmas[best]
     return TuningResult(key, grid[best], estimates[best], estimates[0] or estimates[best], per_fma)
 
 

@@ -279,6 +279,9 @@ examples:
     parser.add_argument("--filter-pairs", action="store_true",
                         help="compute filters two at a time; the kernels both filters of a pair have (same input "
                              "channel and pattern) load their input vectors once (filter-level load sharing)")
+    parser.add_argument("--no-channel-tiles", dest="channel_tiles", action="store_false",
+                        help="compute stride-1 pattern layers with the tap generator (one filter's accumulators in "
+                             "registers) instead of input-stationary channel tiles (the default)")
     parser.add_argument("--compact-indices", action="store_true",
                         help="store FKW index arrays in the narrowest integer type")
     parser.add_argument("--tuning-db", metavar="JSON", help="per-layer schedules measured by patsparse-tune "
@@ -302,7 +305,7 @@ def run(argv=None) -> int:
     make = CompileOptions.optimised if args.optimise else CompileOptions
     options = make(target=args.target, detect_patterns=not args.dense, vector_width=args.vector_width,
                    accumulators=args.accumulators, cpu=args.cpu, rows=args.rows, tuning_db=args.tuning_db,
-                   threads=args.threads, profile=args.profile,
+                   threads=args.threads, profile=args.profile, channel_tiles=args.channel_tiles,
                    **{flag: True for flag in ("reorder_filters", "eliminate_loads", "compact_indices", "filter_pairs")
                       if getattr(args, flag)})
     artifacts = compile_model(args.input, args.output, options, emit=args.emit, entry=args.entry, name=args.name)

@@ -288,7 +288,7 @@ def describe_passes() -> str:
               "  --patsparse-lower[=\"<options>\"]      the imported model to vector code on tensors, as",
               "      patsparse-compile --emit mlir writes it; options as the compiler's flags: target=<t> O dense",
               "      vector-width=<n> accumulators=<n> rows=<n> rows-outer reorder-filters eliminate-loads",
-              "      filter-pairs compact-indices tuning-db=<file> threads=<n> cpu=<name>",
+              "      filter-pairs channel-tiles=<bool> compact-indices tuning-db=<file> threads=<n> cpu=<name>",
               "  --patsparse-to-llvm                     bufferize and lower to the LLVM dialect (runtime allocator)",
               "",
               "Any upstream MLIR pass is accepted as --<pass-name>[=\"<options>\"], e.g. --canonicalize,",

@@ -84,6 +84,7 @@ class CompileOptions:
     reorder_filters: bool = False  # patsparse-reorder-filters
     eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
     filter_pairs: bool = False     # filter-level load sharing (two filters per work item)
+    channel_tiles: bool = True     # stride-1 pattern layers input-stationary (lowering/conv_channel_tiles.py)
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
     threads: int = 1               # default thread count of the compiled model (changeable at run time)
@@ -125,7 +126,7 @@ class CompileOptions:
         "target": ("target", str), "O": (None, bool), "dense": (None, bool), "vector-width": ("vector_width", int),
         "accumulators": ("accumulators", int), "rows": ("rows", int), "rows-outer": ("rows_outer", bool),
         "reorder-filters": ("reorder_filters", bool), "eliminate-loads": ("eliminate_loads", bool),
-        "filter-pairs": ("filter_pairs", bool), "compact-indices": ("compact_indices", bool),
+        "filter-pairs": ("filter_pairs", bool), "channel-tiles": ("channel_tiles", bool), "compact-indices": ("compact_indices", bool),
         "tuning-db": ("tuning_db", str), "threads": ("threads", int), "cpu": ("cpu", str),
         "profile": ("profile", bool), "approximate-math": ("approximate_math", bool),
     }
@@ -216,7 +217,8 @@ def lower_stages(options: CompileOptions) -> list[Stage]:
     stages.append(ConvertPatsparseToVectorPass(vector_width=width, accumulators=options.accumulators,
                                                rows=options.rows or 1, compact_indices=options.compact_indices,
                                                parallel=True, rows_outer=options.rows_outer,
-                                               filter_pairs=options.filter_pairs, dense_convolutions=True))
+                                               filter_pairs=options.filter_pairs, channel_tiles=options.channel_tiles,
+                                               dense_convolutions=True))
     stages.append(ConvertLinearToVectorPass(vector_width=width, parallel=True))
     stages.append(ScheduleDensePass(vector_width=width))
     if options.approximate_math:

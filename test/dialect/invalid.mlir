@@ -422,7 +422,7 @@ func.func @index_array_of_odd_width(%input: tensor<1x2x5x5xf32>, %bias: tensor<2
 
 // The schedule the passes record and the code generator reads is checked on any op.
 func.func @schedule_with_unknown_entry(%input: tensor<1x2x5x5xf32>, %bias: tensor<2xf32>) -> tensor<1x2x5x5xf32> {
-  // expected-error @+2 {{patsparse.schedule: unknown entry 'lanes' (expected vector_width, max_accumulators, rows, eliminate_loads, compact_indices, parallel, rows_outer, filter_pairs)}}
+  // expected-error @+2 {{patsparse.schedule: unknown entry 'lanes' (expected vector_width, max_accumulators, rows, eliminate_loads, compact_indices, parallel, rows_outer, filter_pairs, channel_tiles)}}
   // expected-error @+1 {{patsparse.schedule: vector-width=7: expected 4, 8 or 16}}
   %0 = "patsparse.pattern_conv2d"(%input, %bias) {
     strides = array<i64: 1, 1>,

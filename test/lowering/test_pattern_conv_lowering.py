@@ -47,10 +47,10 @@ def compile_and_run(tmp_path, text, x, **options):
        has_bias=st.booleans(), keep=st.floats(0.0, 1.0), lanes=st.sampled_from([16, 8, 4]),
        accumulators=st.integers(1, 8), zero_filter=st.booleans(), seed=st.integers(0, 10_000),
        dense=st.booleans(), rows=st.integers(1, 5), eliminate_loads=st.booleans(), compact=st.booleans(),
-       rows_outer=st.booleans(), relu=st.booleans(), filter_pairs=st.booleans())
+       rows_outer=st.booleans(), relu=st.booleans(), filter_pairs=st.booleans(), channel_tiles=st.booleans())
 def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, height, width, stride, padding, has_bias,
                                       keep, lanes, accumulators, zero_filter, seed, dense, rows, eliminate_loads,
-                                      compact, rows_outer, relu, filter_pairs):
+                                      compact, rows_outer, relu, filter_pairs, channel_tiles):
     assume(height + padding[0] + padding[2] >= 3 and width + padding[1] + padding[3] >= 3)
     rng = np.random.default_rng(seed)
     weight = pattern_weight(rng, filters, channels, keep, zero_filter)
@@ -63,7 +63,7 @@ def test_generated_conv_matches_torch(tmp_path_factory, channels, filters, heigh
     actual = compile_and_run(tmp_path_factory.mktemp("conv"), text, x, vector_width=lanes,
                              accumulators=accumulators, detect_patterns=False, rows=rows,
                              eliminate_loads=eliminate_loads, compact_indices=compact, rows_outer=rows_outer,
-                             filter_pairs=filter_pairs)
+                             filter_pairs=filter_pairs, channel_tiles=channel_tiles)
     expected = torch_conv(x, weight, bias, stride, padding)
     np.testing.assert_allclose(actual, np.maximum(expected, 0) if relu else expected, rtol=1e-4, atol=1e-5)
 

@@ -1,7 +1,7 @@
 // patsparse-compile --tuning-db applies the database entry of each convolution: the conv's
 // vector code uses its vector width and its accumulator block (rows x vectors per row).
 // The database is written here for this file's layer (keys hash the pattern mix):
-// RUN: %python -c "import json, sys; from patsparse.tune import model_layers; from patsparse.dialect.schedule import layer_key; layers = model_layers(sys.argv[1]); json.dump({'version': 1, 'layers': {layer_key(layers[0], 'host'): {'schedule': {'vector_width': 8, 'max_accumulators': 2, 'rows': 3}}}}, open(sys.argv[2], 'w'))" %s %t.json
+// RUN: %python -c "import json, sys; from patsparse.tune import model_layers; from patsparse.dialect.schedule import layer_key; layers = model_layers(sys.argv[1]); json.dump({'version': 1, 'layers': {layer_key(layers[0], 'host'): {'schedule': {'vector_width': 8, 'max_accumulators': 2, 'rows': 3, 'channel_tiles': False}}}}, open(sys.argv[2], 'w'))" %s %t.json
 // RUN: %patsparse-compile %s --tuning-db %t.json --emit mlir -o %t.mlir
 // RUN: FileCheck %s --input-file %t.mlir --check-prefix=WIDTH
 // RUN: FileCheck %s --input-file %t.mlir --check-prefix=BLOCK

@@ -1,6 +1,6 @@
 // patsparse-apply-tuning sets each convolution's schedule from a tuning database.
 // The database is written here for this file's layers (keys hash the pattern mix):
-// RUN: %python -c "import json, sys; from patsparse.tune import model_layers; from patsparse.lowering.tuning import layer_key; layers = model_layers(sys.argv[1]); json.dump({'version': 1, 'layers': {layer_key(layers[0], 'host'): {'schedule': {'vector_width': 8, 'max_accumulators': 2, 'rows': 3, 'rows_outer': True}}}}, open(sys.argv[2], 'w'))" %s %t.json
+// RUN: %python -c "import json, sys; from patsparse.tune import model_layers; from patsparse.lowering.tuning import layer_key; layers = model_layers(sys.argv[1]); json.dump({'version': 1, 'layers': {layer_key(layers[0], 'host'): {'schedule': {'vector_width': 8, 'max_accumulators': 2, 'rows': 3, 'rows_outer': True, 'channel_tiles': False}}}}, open(sys.argv[2], 'w'))" %s %t.json
 // RUN: %patsparse-opt %s --patsparse-detect-patterns --patsparse-apply-tuning="db=%t.json" | FileCheck %s
 // RUN: %patsparse-opt %s --patsparse-detect-patterns --patsparse-apply-tuning="db=%t.json report=true" -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
 // RUN: %patsparse-opt %s --patsparse-detect-patterns --patsparse-apply-tuning="db=%t.json target=aarch64-linux-gnu" | FileCheck %s --check-prefix=OTHER
@@ -17,8 +17,8 @@
 // The first two convolutions have the same key (shape, pattern mix): both get the entry, but
 // the first keeps its hand-set rows. The third (a 2x2 kernel, dense) is not in the database.
 // CHECK-LABEL: func.func @forward
-// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {filter_pairs = false, max_accumulators = 2 : i64, rows = 1 : i64, rows_outer = true, vector_width = 8 : i64}
-// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {filter_pairs = false, max_accumulators = 2 : i64, rows = 3 : i64, rows_outer = true, vector_width = 8 : i64}
+// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {channel_tiles = false, filter_pairs = false, max_accumulators = 2 : i64, rows = 1 : i64, rows_outer = true, vector_width = 8 : i64}
+// CHECK: "patsparse.pattern_conv2d"{{.*}}patsparse.schedule = {channel_tiles = false, filter_pairs = false, max_accumulators = 2 : i64, rows = 3 : i64, rows_outer = true, vector_width = 8 : i64}
 // CHECK-NOT: patsparse.schedule
 // CHECK: return
 // REPORT: patsparse-apply-tuning: 2 of 3 convolutions tuned from

@@ -1,7 +1,7 @@
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=2" | FileCheck %s --check-prefix=ATTR
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=2 report=true" -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
-// RUN: %patsparse-opt %s --split-input-file --convert-patsparse-to-vector="vector-width=4 accumulators=1" | FileCheck %s --check-prefix=BASE
-// RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=2" --convert-patsparse-to-vector="vector-width=4 accumulators=1" | FileCheck %s --check-prefix=LRE
+// RUN: %patsparse-opt %s --split-input-file --convert-patsparse-to-vector="vector-width=4 accumulators=1 channel-tiles=false" | FileCheck %s --check-prefix=BASE
+// RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=2" --convert-patsparse-to-vector="vector-width=4 accumulators=1 channel-tiles=false" | FileCheck %s --check-prefix=LRE
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads | FileCheck %s --check-prefix=AUTO
 
 // One kernel with taps (0,1) (1,1) (1,2) (2,1), 4 output rows. The base lowering loads one

@@ -1,7 +1,7 @@
 // Filter-level load redundancy elimination: patsparse-eliminate-redundant-loads{filter-pairs}.
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=1 filter-pairs=true" | FileCheck %s --check-prefix=ATTR
 // RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=1 filter-pairs=true report=true" -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
-// RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=1 filter-pairs=true" --convert-patsparse-to-vector="vector-width=4 accumulators=1" | FileCheck %s --check-prefix=IR
+// RUN: %patsparse-opt %s --split-input-file --patsparse-eliminate-redundant-loads="rows=1 filter-pairs=true" --convert-patsparse-to-vector="vector-width=4 accumulators=1 channel-tiles=false" | FileCheck %s --check-prefix=IR
 
 // Two filters that both read channel 0 through pattern 0: that kernel is shared, its 4 input
 // vectors are loaded once for 8 FMAs (4 per filter); the other two kernels are each filter's
