@@ -45,7 +45,7 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer
 from patsparse.dialect.schedule import Schedule
 
-from .conv_gemm import loop_nest, padded_copy
+from .conv_gemm import padded_copy
 from .emit_helpers import (
     ConstantBuilder,
     constant_global,
@@ -144,7 +144,7 @@ class TileGeometry:
     slack: int                 # zeros after the padded input, for the last tile's reads
 
     @classmethod
-    def of(cls, layer: ConvLayer, lanes: int) -> "TileGeometry":
+    def of(cls, layer: ConvLayer, lanes: int) -> TileGeometry:
         height, width = layer.input_shape[2:]
         top, left, bottom, right = layer.padding
         pitch, taps = width + left + right, library_taps(layer)

@@ -42,8 +42,8 @@ from patsparse.dialect.schedule import (
 )
 
 from . import targets, toolchain
-from .conv_codegen import build_conv_function
 from .conv_channel_tiles import channel_tiles_apply, kernel_loop_fmas
+from .conv_codegen import build_conv_function
 from .conv_gemm import gemm_applies
 from .model_api import tables_source
 from .symbol_prefix import prefix_symbols
@@ -206,13 +206,13 @@ def _hottest_block(assembly: str, wrapper: str) -> str | None:
     # The wrapper calls (or has inlined) the layer function `<layer>_<index>`, which calls
     # `<layer>_<index>_body`; search all three.
     index = wrapper.rsplit("_", 1)[1]
-    names = [wrapper] + re.findall(rf"^(\w+_{index}(?:_body)?):", assembly, re.M)
+    names = [wrapper] + re.findall(rf"^(\w+_{index}(?:_body)?):", assembly, re.MULTILINE)
     best, best_count = None, 0
     for name in names:
-        match = re.search(rf"^{re.escape(name)}:(.*?)(?=^\s*\.size\s+{re.escape(name)},|\Z)", assembly, re.S | re.M)
+        match = re.search(rf"^{re.escape(name)}:(.*?)(?=^\s*\.size\s+{re.escape(name)},|\Z)", assembly, re.DOTALL | re.MULTILINE)
         if not match:
             continue
-        for block in re.split(r"^\.LBB\w+:.*$", match.group(1), flags=re.M):
+        for block in re.split(r"^\.LBB\w+:.*$", match.group(1), flags=re.MULTILINE):
             lines = [line.strip() for line in block.splitlines()
                      if line.strip() and not line.strip().startswith((".", "//", "#")) and ":" not in line.split()[0]]
             fmla = sum(1 for line in lines if line.startswith("fmla"))

@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import pytest
-from helpers import LIBRARY, conv_module, pattern_weight, torch_conv
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_pattern_conv_lowering import with_relu
@@ -26,6 +25,8 @@ from patsparse.lowering.conv_channel_tiles import (
     tile_vectors,
 )
 from patsparse.pipeline import CompileOptions
+
+from helpers import LIBRARY, conv_module, pattern_weight, torch_conv
 
 
 def make_layer(rng, filters, channels, size, keep=0.6, stride=1, padding=(1, 1, 1, 1)):
@@ -92,7 +93,7 @@ def test_kernels_are_sorted_by_block_channel_and_pattern_and_keep_their_weights(
 
 def test_only_stride_1_pattern_layers_take_the_channel_tiles():
     rng = np.random.default_rng(0)
-    weight, layer = make_layer(rng, 8, 4, 9)
+    _, layer = make_layer(rng, 8, 4, 9)
     schedule = Schedule(vector_width=16)
     assert channel_tiles_apply(layer, schedule)
     assert not channel_tiles_apply(layer, dataclasses.replace(schedule, channel_tiles=False))
