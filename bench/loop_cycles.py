@@ -5,8 +5,9 @@ Cortex-A76 (the phone), from the assembly the compiler emits (a static estimate,
     .venv/bin/python bench/loop_cycles.py --host-cpu skylake-avx512 --phone-cpu cortex-a55
 
 One representative layer per code path: the packed GEMM on a 1x1 and a 3x3 dense layer
-(lowering/conv_gemm.py), a pattern 3x3 layer at 8 patterns + 8x (the tap generator with -O's
-load elimination, 4 rows x 4 vectors; lowering/conv_codegen.py) and a depthwise pattern layer
+(lowering/conv_gemm.py), a pattern 3x3 layer at 8 patterns + 8x through the tap generator (with
+-O's load elimination, 4 rows x 4 vectors; lowering/conv_codegen.py) and through the channel
+tiles (the default for stride 1; lowering/conv_channel_tiles.py), and a depthwise pattern layer
 (lowering/conv_single_kernel.py). For each target: the layer's functions compiled by llc as the
 compiler does (host: AVX-512 with -mcpu of this machine; AArch64: NEON), the basic block with
 the most vector FMAs taken as the hot loop, llvm-mca's cycles per iteration of it divided by its
@@ -44,8 +45,10 @@ def layers():
                                                   (1, 256, 56, 56), (1, 64, 56, 56), (1, 1), (0, 0, 0, 0), True), {}
     yield "GEMM 3x3 64->64 @56", ConvLayer.dense("conv", rng.standard_normal((64, 64, 3, 3)).astype(np.float32),
                                                  (1, 64, 56, 56), (1, 64, 56, 56), (1, 1), (1, 1, 1, 1), True), {}
-    yield "pattern 3x3 256->256 @56, 8 patterns + 8x", random_layer(256, 256, 56, 1, 2.25 / 8), \
-        {"rows": 4, "max_accumulators": 4, "eliminate_loads": True}
+    pattern = random_layer(256, 256, 56, 1, 2.25 / 8)
+    yield "pattern 3x3 256->256 @56, 8 patterns + 8x, tap gen.", pattern, \
+        {"rows": 4, "max_accumulators": 4, "eliminate_loads": True, "channel_tiles": False}
+    yield "pattern 3x3 256->256 @56, 8 patterns + 8x, tiles", pattern, {}
     library = default_library(8)
     weight = rng.standard_normal((144, 1, 3, 3)).astype(np.float32)
     weight *= library[rng.integers(0, 8, (144, 1))].reshape(144, 1, 3, 3)
