@@ -45,11 +45,10 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer
 from patsparse.dialect.schedule import Schedule
 
-from .conv_gemm import padded_copy
+from .conv_gemm import PaddedInput, copy_tile_rows
 from .emit_helpers import (
     ConstantBuilder,
     constant_global,
-    copy_span,
     declare_parallel_for,
     index_element_type,
     reinterpret_buffer,
@@ -194,6 +193,9 @@ class _ChannelTileEmitter:
             body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
             if self.schedule.parallel:
                 declare_parallel_for(module_ip, self.body_type)
+            self.padded = PaddedInput(layer, self.pitch, self.channel_stride, self.slack, self.vector_type,
+                                      self.schedule.parallel)
+            self.padded.declare(self.body_type)
         self._emit_entry(function)
         self._emit_body(body)
 
@@ -203,8 +205,7 @@ class _ChannelTileEmitter:
         entry = function.add_entry_block()
         b = ConstantBuilder(entry)
         with ir.InsertionPoint(entry):
-            padded = padded_copy(b, layer, entry.arguments[0], self.pitch, self.channel_stride, self.vector_type,
-                                 self.slack)
+            padded = self.padded.make(b, entry.arguments[0])
             bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
             pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (padded, bias, entry.arguments[-1])]
             count = b.index(self.batch * self.tiles * self.blocks)
@@ -327,30 +328,7 @@ class _ChannelTileEmitter:
                         value = arith.MaximumFOp(value, zeros).result
                     vector.StoreOp(value, self.tile, position)
                 scf.YieldOp([])
-        pitch = b.index(self.pitch)
-        q_end = arith.AddIOp(q0, b.index(self.tile_positions)).result
-        first_row = arith.DivUIOp(q0, pitch).result
-        last_row = arith.MinUIOp(arith.DivUIOp(arith.SubIOp(q_end, b.index(1)).result, pitch).result,
-                                 b.index(self.out_h - 1)).result
-        plane = self.out_h * self.out_w
         output_base = arith.MulIOp(arith.AddIOp(arith.MulIOp(n, b.index(layer.filters)).result, f0).result,
-                                   b.index(plane)).result
-        row_loop = scf.ForOp(first_row, arith.AddIOp(last_row, b.index(1)).result, b.index(1))
-        with ir.InsertionPoint(row_loop.body):
-            y = row_loop.induction_variable
-            row_start = arith.MulIOp(y, pitch).result
-            x_first = arith.SubIOp(arith.MaxUIOp(q0, row_start).result, row_start).result
-            x_end = arith.SubIOp(arith.MinUIOp(q_end, arith.AddIOp(row_start, b.index(self.out_w)).result).result,
-                                 row_start).result
-            length = arith.SubIOp(arith.MaxUIOp(x_end, x_first).result, x_first).result
-            source = arith.SubIOp(arith.AddIOp(row_start, x_first).result, q0).result
-            target = arith.AddIOp(arith.AddIOp(output_base, arith.MulIOp(y, b.index(self.out_w)).result).result,
-                                  x_first).result
-            filter_loop = scf.ForOp(b.index(0), filters, b.index(1))
-            with ir.InsertionPoint(filter_loop.body):
-                i = filter_loop.induction_variable
-                copy_span(b, self.tile, arith.AddIOp(source, arith.MulIOp(i, b.index(self.row_stride)).result).result,
-                          self.output, arith.AddIOp(target, arith.MulIOp(i, b.index(plane)).result).result, length,
-                          self.vector_type, masked=lanes != 4)
-                scf.YieldOp([])
-            scf.YieldOp([])
+                                   b.index(self.out_h * self.out_w)).result
+        copy_tile_rows(b, self.tile, self.row_stride, filters, q0, self.tile_positions, self.output, output_base,
+                       self.pitch, layer.output_hw, self.vector_type)

@@ -59,6 +59,7 @@ from .emit_helpers import (
     ConstantBuilder,
     constant_global,
     copy_row,
+    copy_span,
     declare_parallel_for,
     fill_row,
     reinterpret_buffer,
@@ -128,49 +129,106 @@ def loop_nest(b: ConstantBuilder, extents: list[int], emit) -> None:
         scf.YieldOp([])
 
 
-def padded_copy(b: ConstantBuilder, layer: ConvLayer, source: ir.Value, pitch: int, channel_stride: int,
-                vector_type: ir.VectorType, slack: int = 0) -> ir.Value:
-    """The input zero-padded into N x C x (Hp * Wp) (+ `slack` zeros after the last channel, for
-    readers that run past it); every element written once (the padding with zeros, the rows
-    copied with whole vectors). Returned flat when there is slack."""
-    batch, channels, height, width = layer.input_shape
-    top, left = layer.padding[:2]
-    if slack:
-        target = memref.AllocOp(ir.MemRefType.get([batch * channels * channel_stride + slack], ir.F32Type.get()),
-                                [], [], alignment=64).result
-    else:
-        target = memref.AllocOp(ir.MemRefType.get([batch, channels, channel_stride], ir.F32Type.get()), [], [],
-                                alignment=64).result
-    last_row_end = (top + height - 1) * pitch + left + width
+class PaddedInput:
+    """The input zero-padded into a flat N x C x (Hp * Wp) buffer (+ `slack` zeros after the last
+    channel, for readers that run up to a tile past it), made by `@<name>_pad(input, target, -,
+    begin, end)` over (image, channel) work items, so the threads share the copy. Every element is
+    written once: the padding with zeros, the rows copied with whole vectors."""
 
-    def channel(n, c):
-        if slack:
-            prefix, base = [], arith.MulIOp(arith.AddIOp(arith.MulIOp(n, b.index(channels)).result, c).result,
-                                            b.index(channel_stride)).result
-        else:
-            prefix, base = [n, c], b.index(0)
+    def __init__(self, layer: ConvLayer, pitch: int, channel_stride: int, slack: int, vector_type: ir.VectorType,
+                 parallel: bool):
+        self.layer, self.pitch, self.channel_stride, self.slack = layer, pitch, channel_stride, slack
+        self.vector_type, self.parallel = vector_type, parallel
+        self.name = f"{layer.name}_pad"
+        self.size = layer.input_shape[0] * layer.input_shape[1] * channel_stride + slack
 
-        def at(offset):
-            return arith.AddIOp(base, offset if isinstance(offset, ir.Value) else b.index(offset)).result
+    def declare(self, body_type: ir.FunctionType) -> None:
+        """@<name>_pad, at the current insertion point (the module), its body emitted."""
+        self.body_type = body_type
+        function = func.FuncOp(self.name, body_type, visibility="private")
+        entry = function.add_entry_block()
+        b = ConstantBuilder(entry)
+        f32 = ir.F32Type.get()
+        channels, height, width = self.layer.input_shape[1:]
+        top, left = self.layer.padding[:2]
+        pitch, channel_stride, vector_type = self.pitch, self.channel_stride, self.vector_type
+        last_row_end = (top + height - 1) * pitch + left + width
+        with ir.InsertionPoint(entry):
+            source = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get(list(self.layer.input_shape), f32))
+            target = reinterpret_buffer(entry.arguments[1], ir.MemRefType.get([self.size], f32))
+            loop = scf.ForOp(entry.arguments[3], entry.arguments[4], b.index(1))
+            with ir.InsertionPoint(loop.body):
+                item = loop.induction_variable
+                n = arith.DivUIOp(item, b.index(channels)).result
+                c = arith.RemUIOp(item, b.index(channels)).result
+                base = arith.MulIOp(item, b.index(channel_stride)).result
 
-        fill_row(b, target, prefix, at(0), top * pitch + left, vector_type)
+                def at(offset):
+                    return arith.AddIOp(base, offset if isinstance(offset, ir.Value) else b.index(offset)).result
 
-        def row(y):
-            start = arith.AddIOp(arith.MulIOp(y, b.index(pitch)).result, b.index(top * pitch + left)).result
-            copy_row(b, source, [n, c, y], b.index(0), target, prefix, at(start), width, 1, vector_type)
-            if height > 1:  # this row's right padding and the next row's left padding
-                gap = arith.AddIOp(start, b.index(width)).result
-                last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
-                branch = scf.IfOp(last, [], has_else=False)
-                with ir.InsertionPoint(branch.then_block):
-                    fill_row(b, target, prefix, at(gap), pitch - width, vector_type)
-                    scf.YieldOp([])
-        loop_nest(b, [height], row)
-        fill_row(b, target, prefix, at(last_row_end), channel_stride - last_row_end, vector_type)
-    loop_nest(b, [batch, channels], channel)
-    if slack:
-        fill_row(b, target, [], b.index(batch * channels * channel_stride), slack, vector_type)
-    return target
+                fill_row(b, target, [], at(0), top * pitch + left, vector_type)
+
+                def row(y):
+                    start = arith.AddIOp(arith.MulIOp(y, b.index(pitch)).result, b.index(top * pitch + left)).result
+                    copy_row(b, source, [n, c, y], b.index(0), target, [], at(start), width, 1, vector_type)
+                    if height > 1:  # this row's right padding and the next row's left padding
+                        gap = arith.AddIOp(start, b.index(width)).result
+                        last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
+                        branch = scf.IfOp(last, [], has_else=False)
+                        with ir.InsertionPoint(branch.then_block):
+                            fill_row(b, target, [], at(gap), pitch - width, vector_type)
+                            scf.YieldOp([])
+                loop_nest(b, [height], row)
+                fill_row(b, target, [], at(last_row_end), channel_stride - last_row_end, vector_type)
+                scf.YieldOp([])
+            func.ReturnOp([])
+
+    def make(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
+        """In the layer's entry: the buffer, filled by @<name>_pad's work items (threads or a call)."""
+        f32 = ir.F32Type.get()
+        batch, channels = self.layer.input_shape[:2]
+        target = memref.AllocOp(ir.MemRefType.get([self.size], f32), [], [], alignment=64).result
+        erased = ir.MemRefType.get([1], f32)
+        pointers = [reinterpret_buffer(source, erased), reinterpret_buffer(target, erased),
+                    reinterpret_buffer(target, erased)]
+        run_work_items(self.name, self.body_type, b.index(batch * channels), pointers, b.index(0), self.parallel)
+        if self.slack:
+            fill_row(b, target, [], b.index(self.size - self.slack), self.slack, self.vector_type)
+        return target
+
+
+def copy_tile_rows(b: ConstantBuilder, tile: ir.Value, row_stride: int, filters: ir.Value, q0: ir.Value,
+                   tile_positions: int, output: ir.Value, output_base: ir.Value, pitch: int,
+                   output_hw: tuple[int, int], vector_type: ir.VectorType) -> None:
+    """A tile of positions q0 .. q0 + tile_positions - 1 on the padded grid (row pitch Wp), row i of
+    `tile` (i < filters, `row_stride` floats apart) for filter i of the block, into the flat output
+    (filter i's plane at output_base + i Ho Wo): per output row the tile crosses, its columns
+    x < Wo. Whole vectors, then one masked vector (x86) or elements (NEON: no masked memory ops)."""
+    out_h, out_w = output_hw
+    lanes = vector_type.shape[0]
+    q_end = arith.AddIOp(q0, b.index(tile_positions)).result
+    first_row = arith.DivUIOp(q0, b.index(pitch)).result
+    last_row = arith.MinUIOp(arith.DivUIOp(arith.SubIOp(q_end, b.index(1)).result, b.index(pitch)).result,
+                             b.index(out_h - 1)).result
+    row_loop = scf.ForOp(first_row, arith.AddIOp(last_row, b.index(1)).result, b.index(1))
+    with ir.InsertionPoint(row_loop.body):
+        y = row_loop.induction_variable
+        row_start = arith.MulIOp(y, b.index(pitch)).result
+        x_first = arith.SubIOp(arith.MaxUIOp(q0, row_start).result, row_start).result
+        x_end = arith.SubIOp(arith.MinUIOp(q_end, arith.AddIOp(row_start, b.index(out_w)).result).result,
+                             row_start).result
+        length = arith.SubIOp(arith.MaxUIOp(x_end, x_first).result, x_first).result
+        source = arith.SubIOp(arith.AddIOp(row_start, x_first).result, q0).result
+        target = arith.AddIOp(arith.AddIOp(output_base, arith.MulIOp(y, b.index(out_w)).result).result,
+                              x_first).result
+        filter_loop = scf.ForOp(b.index(0), filters, b.index(1))
+        with ir.InsertionPoint(filter_loop.body):
+            i = filter_loop.induction_variable
+            copy_span(b, tile, arith.AddIOp(source, arith.MulIOp(i, b.index(row_stride)).result).result,
+                      output, arith.AddIOp(target, arith.MulIOp(i, b.index(out_h * out_w)).result).result, length,
+                      vector_type, masked=lanes != 4)
+            scf.YieldOp([])
+        scf.YieldOp([])
 
 
 def build_gemm_function(layer: ConvLayer, schedule: Schedule, module_ip: ir.InsertionPoint) -> None:
@@ -218,41 +276,32 @@ class _GemmEmitter:
             body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
             if self.schedule.parallel:
                 declare_parallel_for(module_ip, self.body_type)
+            if self.spatial:
+                self.padded = PaddedInput(layer, self.pitch, self.channel_stride, 0, self.vector_type,
+                                          self.schedule.parallel)
+                self.padded.declare(self.body_type)
         self._emit_entry(function)
         self._emit_body(body)
 
     def _emit_entry(self, function: func.FuncOp) -> None:
         """@<name>: every work item, directly or split over threads. A 1x1 layer reads its input in
         place (a strided one, the pixels it reads, copied row by row) and stores into the output; a
-        KxK layer reads a zero-padded copy and stores rows at the padded pitch into a scratch
-        buffer, whose first Wo columns of each row are then copied into the output."""
+        KxK layer reads a zero-padded copy (made by the threads) and each work item copies the
+        columns x < Wo of its tile's rows into the output."""
         layer = self.layer
         entry = function.add_entry_block()
         b = ConstantBuilder(entry)
         with ir.InsertionPoint(entry):
             source, output = entry.arguments[0], entry.arguments[-1]
             if self.spatial:
-                source = padded_copy(b, layer, source, self.pitch, self.channel_stride, self.vector_type)
-                output = memref.AllocOp(ir.MemRefType.get([self.batch, layer.filters, self.pixels], self.f32), [], [],
-                                        alignment=64).result
+                source = self.padded.make(b, source)
             elif layer.strides != (1, 1):
                 source = self._subsampled(b, source)
             bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
             pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, output)]
             count = b.index(self.batch * self.tiles * self.blocks)
             run_work_items(f"{layer.name}_body", self.body_type, count, pointers, b.index(0), self.schedule.parallel)
-            if self.spatial:
-                self._copy_out(b, output, entry.arguments[-1])
             func.ReturnOp([])
-
-    def _copy_out(self, b: ConstantBuilder, rows: ir.Value, output: ir.Value) -> None:
-        """output[n, f, y, :] = rows[n, f, y * Wp : y * Wp + Wo]."""
-        out_h, out_w = self.layer.output_hw
-
-        def row(n, f, y):
-            copy_row(b, rows, [n, f], arith.MulIOp(y, b.index(self.pitch)).result, output, [n, f, y], b.index(0),
-                     out_w, 1, self.vector_type)
-        loop_nest(b, [self.batch, self.layer.filters, out_h], row)
 
     def _subsampled(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
         """x[:, :, ::sh, ::sw] as a contiguous N x C x Ho x Wo buffer (its rows copied with whole
@@ -285,8 +334,12 @@ class _GemmEmitter:
             flat = self.batch * self.channels * self.channel_stride
             self.input = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([flat], self.f32))
             self.bias = reinterpret_buffer(entry.arguments[1], self.bias_type)
+            out_h, out_w = layer.output_hw
             self.output = reinterpret_buffer(entry.arguments[2],
-                                             ir.MemRefType.get([self.batch * layer.filters * self.pixels], self.f32))
+                                             ir.MemRefType.get([self.batch * layer.filters * out_h * out_w], self.f32))
+            if self.spatial:  # the tile's rows at the padded pitch, before their columns x < Wo are copied out
+                self.tile = memref.AllocOp(ir.MemRefType.get([self.mr * self.tile_pixels], self.f32), [], [],
+                                           alignment=64).result
             self.packed = memref.GetGlobalOp(self.weights_global[1], self.weights_global[0]).result
             loop = scf.ForOp(entry.arguments[3], entry.arguments[4], b.index(1))
             with ir.InsertionPoint(loop.body):
@@ -360,6 +413,25 @@ class _GemmEmitter:
                         accumulators[slot] = vector.FMAOp(broadcast, inputs[j], accumulators[slot]).result
             scf.YieldOp(accumulators)
         results = list(channel_loop.results)
+
+        def finished(value):  # the fused ReLU or epilogue, if any
+            if layer.epilogue is not None:
+                return layer.epilogue.apply(value, self.vector_type)
+            return arith.MaximumFOp(value, zeros).result if layer.relu else value
+
+        if self.spatial:  # through the tile buffer: rows cross output rows
+            for i in range(mr):
+                for j in range(vectors):
+                    vector.StoreOp(finished(results[i * vectors + j]), self.tile,
+                                   [b.index(i * self.tile_pixels + j * lanes)])
+            block_filters = (b.index(mr) if layer.filters % mr == 0 else
+                             arith.MinUIOp(b.index(mr), arith.SubIOp(b.index(layer.filters), f0).result).result)
+            out_h, out_w = layer.output_hw
+            output_base = arith.MulIOp(arith.AddIOp(arith.MulIOp(n, b.index(layer.filters)).result, f0).result,
+                                       b.index(out_h * out_w)).result
+            copy_tile_rows(b, self.tile, self.tile_pixels, block_filters, p0, vectors * lanes, self.output,
+                           output_base, self.pitch, layer.output_hw, self.vector_type)
+            return
         image_out = arith.MulIOp(n, b.index(layer.filters * self.pixels)).result
         full_blocks = layer.filters // mr
         for i in range(mr):
@@ -367,11 +439,7 @@ class _GemmEmitter:
                 row = arith.AddIOp(arith.AddIOp(image_out, arith.MulIOp(filters[i], b.index(self.pixels)).result)
                                    .result, p0).result
                 for j in range(vectors):
-                    value = results[i * vectors + j]
-                    if layer.epilogue is not None:
-                        value = layer.epilogue.apply(value, self.vector_type)
-                    elif layer.relu:
-                        value = arith.MaximumFOp(value, zeros).result
+                    value = finished(results[i * vectors + j])
                     index = [arith.AddIOp(row, b.index(j * lanes)).result]
                     if j == vectors - 1 and mask is not None:
                         vector.MaskedStoreOp(self.output, index, mask, value)
