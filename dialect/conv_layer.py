@@ -225,6 +225,8 @@ def conv_layers(module: ir.Operation, dense_convolutions: bool) -> list[tuple[ir
         except NotRewritten:
             continue
         output = match.output  # a grouped convolution is replaced with its collapse_shape
+        if output is not op and "patsparse.schedule" in op.attributes:  # its schedule goes with it
+            output.attributes["patsparse.schedule"] = op.attributes["patsparse.schedule"]
         output_shape = list(output.results[0].type.shape)
         layer = ConvLayer.dense(name, match.weight, list(match.source.type.shape), output_shape,
                                 match.strides, match.padding, match.bias is not None, match.groups)

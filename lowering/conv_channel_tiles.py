@@ -45,7 +45,7 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer
 from patsparse.dialect.schedule import Schedule
 
-from .conv_gemm import PaddedInput, copy_tile_rows
+from .conv_gemm import PaddedGrid, PaddedInput, copy_tile_rows, output_fits_grid
 from .emit_helpers import (
     ConstantBuilder,
     constant_global,
@@ -84,18 +84,15 @@ def kernel_loop_fmas(layer: ConvLayer, lanes: int) -> tuple[int, int]:
 
 
 def channel_tiles_apply(layer: ConvLayer, schedule: Schedule) -> bool:
-    """Whether the layer takes this generator: the schedule asks for it, one group, stride 1, a
-    pattern layer (not every tap: dense ones are a GEMM) whose taps fit the registers, and an
-    output exactly as large as the padded input allows."""
-    if not schedule.channel_tiles or layer.groups != 1 or layer.strides != (1, 1):
+    """Whether the layer takes this generator: the schedule asks for it, one group, a pattern
+    layer (not every tap: dense ones are a GEMM) whose taps fit the registers, and an output
+    exactly as large as the padded input allows (any stride: the padded grid's phases)."""
+    if not schedule.channel_tiles or layer.groups != 1:
         return False
     kernel_h, kernel_w = layer.kernel_hw
     if layer.taps_per_kernel == kernel_h * kernel_w and len(layer.patterns) == 1:
         return False
-    top, left, bottom, right = layer.padding
-    height, width = layer.input_shape[2:]
-    return (tile_vectors(layer, schedule.vector_width) > 0
-            and tuple(layer.output_hw) == (height + top + bottom - kernel_h + 1, width + left + right - kernel_w + 1))
+    return tile_vectors(layer, schedule.vector_width) > 0 and output_fits_grid(layer)
 
 
 def channel_major_kernels(layer: ConvLayer, block_filters: int, tile_positions: int
@@ -131,10 +128,12 @@ def build_channel_tile_function(layer: ConvLayer, schedule: Schedule, module_ip:
 class TileGeometry:
     """Where one layer's work items and buffers are (no IR: the tuner's estimates use it too)."""
 
-    pitch: int                 # Wp: floats per row of the padded input
-    channel_stride: int        # Hp x Wp
+    grid: PaddedGrid
+    pitch: int                 # Wq: floats per row of the padded grid's planes and of the positions
+    channel_stride: int        # phases x Hq x Wq
     taps: list                 # every tap of the library, (row, column), in register order
-    positions: int             # output positions on the padded grid, (Ho - 1) x Wp + Wo
+    offsets: list              # each tap's offset on the grid
+    positions: int             # output positions on the padded grid, (Ho - 1) x Wq + Wo
     vectors: int               # NR: vectors per tap and accumulator row
     tile_positions: int        # NR x V
     tiles: int                 # per image
@@ -144,19 +143,17 @@ class TileGeometry:
 
     @classmethod
     def of(cls, layer: ConvLayer, lanes: int) -> TileGeometry:
-        height, width = layer.input_shape[2:]
-        top, left, bottom, right = layer.padding
-        pitch, taps = width + left + right, library_taps(layer)
-        channel_stride = (height + top + bottom) * pitch
-        positions = (layer.output_hw[0] - 1) * pitch + layer.output_hw[1]
+        grid, taps = PaddedGrid.of(layer), library_taps(layer)
+        pitch, channel_stride, positions = grid.pitch, grid.channel_stride, grid.positions(layer)
         vectors = min(tile_vectors(layer, lanes), -(-positions // lanes))
         tile_positions = vectors * lanes
         tiles = -(-positions // tile_positions)
         blocks = -(-layer.filters // max(1, TILE_BYTES // (4 * tile_positions)))
         block_filters = -(-layer.filters // blocks)
-        reach = tiles * tile_positions + max(r * pitch + c for r, c in taps)
-        return cls(pitch, channel_stride, taps, positions, vectors, tile_positions, tiles, block_filters,
-                   -(-layer.filters // block_filters), max(0, reach - channel_stride))
+        offsets = [grid.offset(r, c) for r, c in taps]
+        reach = tiles * tile_positions + max(offsets)
+        return cls(grid, pitch, channel_stride, taps, offsets, positions, vectors, tile_positions, tiles,
+                   block_filters, -(-layer.filters // block_filters), max(0, reach - channel_stride))
 
 
 class _ChannelTileEmitter:
@@ -167,6 +164,7 @@ class _ChannelTileEmitter:
         self.out_h, self.out_w = layer.output_hw
         self.lanes = schedule.vector_width
         geometry = TileGeometry.of(layer, self.lanes)
+        self.geometry = geometry
         self.pitch, self.channel_stride, self.taps = geometry.pitch, geometry.channel_stride, geometry.taps
         self.tap_slot = {tap: i for i, tap in enumerate(self.taps)}
         self.nr, self.tile_positions, self.tiles = geometry.vectors, geometry.tile_positions, geometry.tiles
@@ -193,7 +191,7 @@ class _ChannelTileEmitter:
             body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
             if self.schedule.parallel:
                 declare_parallel_for(module_ip, self.body_type)
-            self.padded = PaddedInput(layer, self.pitch, self.channel_stride, self.slack, self.vector_type,
+            self.padded = PaddedInput(layer, self.geometry.grid, self.slack, self.vector_type,
                                       self.schedule.parallel)
             self.padded.declare(self.body_type)
         self._emit_entry(function)
@@ -280,8 +278,8 @@ class _ChannelTileEmitter:
             with ir.InsertionPoint(branch.then_block):
                 row = arith.AddIOp(image_base, arith.MulIOp(c, b.index(self.channel_stride)).result).result
                 inputs = [[vector.LoadOp(self.vector_type, self.input,
-                                         [arith.AddIOp(row, b.index(r * self.pitch + col + j * lanes)).result]).result
-                           for j in range(self.nr)] for r, col in self.taps]
+                                         [arith.AddIOp(row, b.index(offset + j * lanes)).result]).result
+                           for j in range(self.nr)] for offset in self.geometry.offsets]
                 for p, pattern in enumerate(layer.patterns):
                     self._kernel_loop(bounds[p], bounds[p + 1], [inputs[self.tap_slot[tap]] for tap in pattern])
                 scf.YieldOp([])

@@ -48,6 +48,8 @@ Rationale:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from mlir import ir
 from mlir.dialects import arith, func, memref, scf, vector
@@ -72,16 +74,15 @@ TILES = {16: (8, 3), 8: (6, 2), 4: (8, 3)}
 
 def gemm_applies(layer: ConvLayer) -> bool:
     """Whether a layer is a matrix product per image: one group, and either a 1x1 kernel without
-    padding (any stride) or a dense kernel (every tap; patterns are not) with stride 1."""
+    padding (any stride) or a dense kernel (every tap; patterns are not) with any stride, on the
+    padded grid's phases (PaddedGrid)."""
     if layer.groups != 1 or len(layer.patterns) != 1:
         return False
     (kernel_h, kernel_w), (height, width) = layer.kernel_hw, layer.input_shape[2:]
     if layer.kernel_hw == (1, 1):
         return not any(layer.padding) and tuple(layer.output_hw) == (
             (height - 1) // layer.strides[0] + 1, (width - 1) // layer.strides[1] + 1)
-    top, left, bottom, right = layer.padding
-    return (layer.strides == (1, 1) and layer.taps_per_kernel == kernel_h * kernel_w
-            and tuple(layer.output_hw) == (height + top + bottom - kernel_h + 1, width + left + right - kernel_w + 1))
+    return layer.taps_per_kernel == kernel_h * kernel_w and output_fits_grid(layer)
 
 
 def dense_matrix(layer: ConvLayer) -> np.ndarray:
@@ -105,11 +106,11 @@ def packed_weights(matrix: np.ndarray, filters_per_block: int) -> np.ndarray:
 
 
 def output_positions(layer: ConvLayer) -> int:
-    """Positions one filter computes: H x W for a 1x1 layer, (Ho - 1) x Wp + Wo on the padded grid."""
+    """Positions one filter computes: Ho x Wo for a 1x1 layer, (Ho - 1) x Wq + Wo on the padded grid."""
     out_h, out_w = layer.output_hw
     if layer.kernel_hw == (1, 1):
         return out_h * out_w
-    return (out_h - 1) * (layer.input_shape[3] + layer.padding[1] + layer.padding[3]) + out_w
+    return PaddedGrid.of(layer).positions(layer)
 
 
 def tile_shape(layer: ConvLayer, vector_width: int) -> tuple[int, int]:
@@ -129,18 +130,66 @@ def loop_nest(b: ConstantBuilder, extents: list[int], emit) -> None:
         scf.YieldOp([])
 
 
-class PaddedInput:
-    """The input zero-padded into a flat N x C x (Hp * Wp) buffer (+ `slack` zeros after the last
-    channel, for readers that run up to a tile past it), made by `@<name>_pad(input, target, -,
-    begin, end)` over (image, channel) work items, so the threads share the copy. Every element is
-    written once: the padding with zeros, the rows copied with whole vectors."""
+@dataclass(frozen=True)
+class PaddedGrid:
+    """The zero-padded input split into stride phases: phase (a, b) holds padded rows a, a + sh, ...
+    and columns b, b + sw, ..., as an Hq x Wq plane (Hq = ceil(Hp / sh), Wq = ceil(Wp / sw)). Output
+    position q = y Wq + x then reads tap (dy, dx) at q + offset(dy, dx), a constant, for any stride:
+    phase (dy mod sh, dx mod sw), row dy div sh, column dx div sw. Stride 1 is the plain padded copy."""
 
-    def __init__(self, layer: ConvLayer, pitch: int, channel_stride: int, slack: int, vector_type: ir.VectorType,
-                 parallel: bool):
-        self.layer, self.pitch, self.channel_stride, self.slack = layer, pitch, channel_stride, slack
+    strides: tuple[int, int]
+    rows: int              # Hq
+    pitch: int             # Wq: floats per row of a phase plane, and of the output positions
+    phases: int            # sh x sw planes per channel
+
+    @classmethod
+    def of(cls, layer: ConvLayer) -> PaddedGrid:
+        height, width = layer.input_shape[2:]
+        top, left, bottom, right = layer.padding
+        stride_h, stride_w = layer.strides
+        return cls(layer.strides, -(-(height + top + bottom) // stride_h), -(-(width + left + right) // stride_w),
+                   stride_h * stride_w)
+
+    @property
+    def plane(self) -> int:
+        return self.rows * self.pitch
+
+    @property
+    def channel_stride(self) -> int:
+        return self.phases * self.plane
+
+    def offset(self, dy: int, dx: int) -> int:
+        stride_h, stride_w = self.strides
+        phase = (dy % stride_h) * stride_w + dx % stride_w
+        return phase * self.plane + (dy // stride_h) * self.pitch + dx // stride_w
+
+    def positions(self, layer: ConvLayer) -> int:
+        """Output positions on the grid: (Ho - 1) x Wq + Wo (the columns x >= Wo of each row dropped)."""
+        return (layer.output_hw[0] - 1) * self.pitch + layer.output_hw[1]
+
+
+def output_fits_grid(layer: ConvLayer) -> bool:
+    """Whether the layer's output is exactly what its padded input allows (every layer torch-mlir writes)."""
+    height, width = layer.input_shape[2:]
+    top, left, bottom, right = layer.padding
+    (kernel_h, kernel_w), (stride_h, stride_w) = layer.kernel_hw, layer.strides
+    return tuple(layer.output_hw) == ((height + top + bottom - kernel_h) // stride_h + 1,
+                                      (width + left + right - kernel_w) // stride_w + 1)
+
+
+class PaddedInput:
+    """The input on its PaddedGrid in a flat N x C x (phases x Hq x Wq) buffer (+ `slack` zeros after
+    the last channel, for readers that run up to a tile past it), made by `@<name>_pad(input, target,
+    -, begin, end)` over (image, channel) work items, so the threads share the copy. With stride 1
+    every element is written once (the padding with zeros, the rows with whole vectors); with a
+    stride the channel is zeroed, then each row goes to its phases (stride-2 columns de-interleaved
+    by shuffles: emit_helpers.copy_row)."""
+
+    def __init__(self, layer: ConvLayer, grid: PaddedGrid, slack: int, vector_type: ir.VectorType, parallel: bool):
+        self.layer, self.grid, self.slack = layer, grid, slack
         self.vector_type, self.parallel = vector_type, parallel
         self.name = f"{layer.name}_pad"
-        self.size = layer.input_shape[0] * layer.input_shape[1] * channel_stride + slack
+        self.size = layer.input_shape[0] * layer.input_shape[1] * grid.channel_stride + slack
 
     def declare(self, body_type: ir.FunctionType) -> None:
         """@<name>_pad, at the current insertion point (the module), its body emitted."""
@@ -149,10 +198,7 @@ class PaddedInput:
         entry = function.add_entry_block()
         b = ConstantBuilder(entry)
         f32 = ir.F32Type.get()
-        channels, height, width = self.layer.input_shape[1:]
-        top, left = self.layer.padding[:2]
-        pitch, channel_stride, vector_type = self.pitch, self.channel_stride, self.vector_type
-        last_row_end = (top + height - 1) * pitch + left + width
+        channels = self.layer.input_shape[1]
         with ir.InsertionPoint(entry):
             source = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get(list(self.layer.input_shape), f32))
             target = reinterpret_buffer(entry.arguments[1], ir.MemRefType.get([self.size], f32))
@@ -161,27 +207,60 @@ class PaddedInput:
                 item = loop.induction_variable
                 n = arith.DivUIOp(item, b.index(channels)).result
                 c = arith.RemUIOp(item, b.index(channels)).result
-                base = arith.MulIOp(item, b.index(channel_stride)).result
-
-                def at(offset):
-                    return arith.AddIOp(base, offset if isinstance(offset, ir.Value) else b.index(offset)).result
-
-                fill_row(b, target, [], at(0), top * pitch + left, vector_type)
-
-                def row(y):
-                    start = arith.AddIOp(arith.MulIOp(y, b.index(pitch)).result, b.index(top * pitch + left)).result
-                    copy_row(b, source, [n, c, y], b.index(0), target, [], at(start), width, 1, vector_type)
-                    if height > 1:  # this row's right padding and the next row's left padding
-                        gap = arith.AddIOp(start, b.index(width)).result
-                        last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
-                        branch = scf.IfOp(last, [], has_else=False)
-                        with ir.InsertionPoint(branch.then_block):
-                            fill_row(b, target, [], at(gap), pitch - width, vector_type)
-                            scf.YieldOp([])
-                loop_nest(b, [height], row)
-                fill_row(b, target, [], at(last_row_end), channel_stride - last_row_end, vector_type)
+                base = arith.MulIOp(item, b.index(self.grid.channel_stride)).result
+                if self.grid.strides == (1, 1):
+                    self._copy_channel(b, source, target, n, c, base)
+                else:
+                    self._copy_channel_phased(b, source, target, n, c, base)
                 scf.YieldOp([])
             func.ReturnOp([])
+
+    def _copy_channel(self, b, source, target, n, c, base) -> None:
+        height, width = self.layer.input_shape[2:]
+        top, left = self.layer.padding[:2]
+        pitch, channel_stride, vector_type = self.grid.pitch, self.grid.channel_stride, self.vector_type
+        last_row_end = (top + height - 1) * pitch + left + width
+
+        def at(offset):
+            return arith.AddIOp(base, offset if isinstance(offset, ir.Value) else b.index(offset)).result
+
+        fill_row(b, target, [], at(0), top * pitch + left, vector_type)
+
+        def row(y):
+            start = arith.AddIOp(arith.MulIOp(y, b.index(pitch)).result, b.index(top * pitch + left)).result
+            copy_row(b, source, [n, c, y], b.index(0), target, [], at(start), width, 1, vector_type)
+            if height > 1:  # this row's right padding and the next row's left padding
+                gap = arith.AddIOp(start, b.index(width)).result
+                last = arith.CmpIOp(arith.CmpIPredicate.ult, y, b.index(height - 1)).result
+                branch = scf.IfOp(last, [], has_else=False)
+                with ir.InsertionPoint(branch.then_block):
+                    fill_row(b, target, [], at(gap), pitch - width, vector_type)
+                    scf.YieldOp([])
+        loop_nest(b, [height], row)
+        fill_row(b, target, [], at(last_row_end), channel_stride - last_row_end, vector_type)
+
+    def _copy_channel_phased(self, b, source, target, n, c, base) -> None:
+        height, width = self.layer.input_shape[2:]
+        top, left = self.layer.padding[:2]
+        stride_h, stride_w = self.grid.strides
+        fill_row(b, target, [], base, self.grid.channel_stride, self.vector_type)
+
+        def row(y):
+            padded_row = arith.AddIOp(y, b.index(top)).result
+            phase_row = arith.RemUIOp(padded_row, b.index(stride_h)).result
+            plane_row = arith.DivUIOp(padded_row, b.index(stride_h)).result
+            row_base = arith.AddIOp(arith.AddIOp(base, arith.MulIOp(phase_row, b.index(
+                stride_w * self.grid.plane)).result).result, arith.MulIOp(plane_row, b.index(self.grid.pitch)).result
+                                    ).result
+            for phase_column in range(stride_w):
+                first = (phase_column - left) % stride_w        # the first input column of this phase
+                count = -(-(width - first) // stride_w)
+                if count <= 0:
+                    continue
+                start = arith.AddIOp(row_base, b.index(phase_column * self.grid.plane + (first + left) // stride_w)
+                                     ).result
+                copy_row(b, source, [n, c, y], b.index(first), target, [], start, count, stride_w, self.vector_type)
+        loop_nest(b, [height], row)
 
     def make(self, b: ConstantBuilder, source: ir.Value) -> ir.Value:
         """In the layer's entry: the buffer, filled by @<name>_pad's work items (threads or a call)."""
@@ -240,14 +319,13 @@ class _GemmEmitter:
     def __init__(self, layer: ConvLayer, schedule: Schedule):
         self.layer, self.schedule = layer, schedule
         self.f32, self.index = ir.F32Type.get(), ir.IndexType.get()
-        self.batch, self.channels, height, width = layer.input_shape
+        self.batch, self.channels = layer.input_shape[:2]
         out_h, out_w = layer.output_hw
         self.spatial = layer.kernel_hw != (1, 1)
-        if self.spatial:  # a zero-padded copy with row pitch Wp; output rows at that pitch, copied out
-            top, left, bottom, right = layer.padding
-            self.pitch = width + left + right
-            self.channel_stride = (height + top + bottom) * self.pitch
-            self.offsets = [r * self.pitch + c for r, c in layer.patterns[0]]
+        if self.spatial:  # the padded grid (stride phases); tiles of positions at its pitch
+            self.grid = PaddedGrid.of(layer)
+            self.pitch, self.channel_stride = self.grid.pitch, self.grid.channel_stride
+            self.offsets = [self.grid.offset(r, c) for r, c in layer.patterns[0]]
         else:
             self.pitch, self.channel_stride, self.offsets = out_w, out_h * out_w, [0]
         self.pixels = output_positions(layer)   # per filter, in the buffer the tiles store into
@@ -277,8 +355,7 @@ class _GemmEmitter:
             if self.schedule.parallel:
                 declare_parallel_for(module_ip, self.body_type)
             if self.spatial:
-                self.padded = PaddedInput(layer, self.pitch, self.channel_stride, 0, self.vector_type,
-                                          self.schedule.parallel)
+                self.padded = PaddedInput(layer, self.grid, 0, self.vector_type, self.schedule.parallel)
                 self.padded.declare(self.body_type)
         self._emit_entry(function)
         self._emit_body(body)

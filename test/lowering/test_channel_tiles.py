@@ -1,7 +1,7 @@
-"""Stride-1 pattern convolutions through the input-stationary channel tiles
-(lowering/conv_channel_tiles.py), against torch.nn.functional.conv2d: several filter blocks and a
-short last one, short last position tiles, padding on any side, batches, threads, a fused ReLU
-and SiLU, compact indices, every vector width, and AArch64 under qemu."""
+"""Pattern convolutions through the input-stationary channel tiles (lowering/conv_channel_tiles.py),
+against torch.nn.functional.conv2d: several filter blocks and a short last one, short last
+position tiles, padding on any side, strides on the padded grid's phases, batches, threads, a
+fused ReLU and SiLU, compact indices, every vector width, and AArch64 under qemu."""
 
 import dataclasses
 import re
@@ -91,13 +91,13 @@ def test_kernels_are_sorted_by_block_channel_and_pattern_and_keep_their_weights(
     assert seen == original and len(original) == layer.num_kernels
 
 
-def test_only_stride_1_pattern_layers_take_the_channel_tiles():
+def test_which_layers_take_the_channel_tiles():
     rng = np.random.default_rng(0)
     _, layer = make_layer(rng, 8, 4, 9)
     schedule = Schedule(vector_width=16)
     assert channel_tiles_apply(layer, schedule)
     assert not channel_tiles_apply(layer, dataclasses.replace(schedule, channel_tiles=False))
-    assert not channel_tiles_apply(make_layer(rng, 8, 4, 9, stride=2)[1], schedule)
+    assert channel_tiles_apply(make_layer(rng, 8, 4, 9, stride=2)[1], schedule)   # on the grid's phases
     assert not channel_tiles_apply(dataclasses.replace(layer, groups=2), schedule)
     dense = ConvLayer.dense("conv", rng.standard_normal((8, 4, 3, 3)).astype(np.float32), (1, 4, 9, 9),
                             (1, 8, 9, 9), (1, 1), (1, 1, 1, 1), True)
@@ -114,20 +114,23 @@ def test_filter_blocks_fill_the_tile_budget_evenly():
     assert geometry.blocks == 3 and geometry.block_filters == 100       # 300 = 3 x 100, not 128 + 128 + 44
 
 
-@pytest.mark.parametrize("filters,size,padding,lanes,batch,threads,relu", [
-    (300, 7, (1, 1, 1, 1), 16, 1, 1, True),    # 3 filter blocks; 7x7 on a pitch of 9
-    (130, 12, (0, 2, 1, 0), 16, 2, 2, False),  # a short last block, uneven padding, batch, threads
-    (9, 5, (1, 1, 1, 1), 8, 1, 1, True),       # AVX2: one vector per tap
-    (600, 4, (2, 2, 2, 2), 4, 1, 2, False),    # NEON: 512-filter blocks, element-wise row tails
+@pytest.mark.parametrize("filters,size,padding,lanes,batch,threads,relu,stride", [
+    (300, 7, (1, 1, 1, 1), 16, 1, 1, True, (1, 1)),    # 3 filter blocks; 7x7 on a pitch of 9
+    (130, 12, (0, 2, 1, 0), 16, 2, 2, False, (1, 1)),  # a short last block, uneven padding, batch, threads
+    (9, 5, (1, 1, 1, 1), 8, 1, 1, True, (1, 1)),       # AVX2: one vector per tap
+    (600, 4, (2, 2, 2, 2), 4, 1, 2, False, (1, 1)),    # NEON: 512-filter blocks, element-wise row tails
+    (140, 15, (1, 1, 1, 1), 16, 2, 2, True, (2, 2)),   # stride 2 on the grid's 4 phases (a ResNet downsample)
+    (20, 11, (0, 1, 2, 0), 4, 1, 1, False, (2, 1)),    # 2 row phases, odd sizes, NEON
+    (7, 13, (1, 1, 1, 1), 8, 1, 1, False, (3, 3)),     # 9 phases, AVX2
 ])
-def test_channel_tiles_match_torch(tmp_path, filters, size, padding, lanes, batch, threads, relu):
+def test_channel_tiles_match_torch(tmp_path, filters, size, padding, lanes, batch, threads, relu, stride):
     rng = np.random.default_rng(filters)
     weight = pattern_weight(rng, filters, 5, 0.5, zero_filter=True)
     bias = rng.standard_normal(filters).astype(np.float32)
     x = rng.standard_normal((batch, 5, size, size)).astype(np.float32)
-    text = conv_module(x.shape, weight, bias, (1, 1), padding, as_linalg=False)
+    text = conv_module(x.shape, weight, bias, stride, padding, as_linalg=False)
     actual = compile_and_run(tmp_path, with_relu(text) if relu else text, x, vector_width=lanes, threads=threads)
-    expected = torch_conv(x, weight, bias, (1, 1), padding)
+    expected = torch_conv(x, weight, bias, stride, padding)
     np.testing.assert_allclose(actual, np.maximum(expected, 0) if relu else expected, rtol=1e-4, atol=1e-5)
 
 
@@ -147,18 +150,19 @@ def test_silu_is_applied_to_the_tile_before_the_copy(tmp_path):
 @given(channels=st.integers(1, 9), filters=st.sampled_from([1, 2, 7, 16, 129, 257]), height=st.integers(1, 12),
        width=st.integers(1, 40), padding=st.lists(st.integers(0, 2), min_size=4, max_size=4),
        batch=st.integers(1, 2), keep=st.floats(0.0, 1.0), lanes=st.sampled_from([16, 8, 4]),
-       compact=st.booleans(), threads=st.sampled_from([1, 2]), relu=st.booleans(), seed=st.integers(0, 10_000))
+       compact=st.booleans(), threads=st.sampled_from([1, 2]), relu=st.booleans(), seed=st.integers(0, 10_000),
+       stride=st.sampled_from([(1, 1), (1, 1), (2, 2), (1, 2), (2, 1)]))
 def test_random_layers_match_torch(tmp_path_factory, channels, filters, height, width, padding, batch, keep, lanes,
-                                   compact, threads, relu, seed):
+                                   compact, threads, relu, seed, stride):
     assume(height + padding[0] + padding[2] >= 3 and width + padding[1] + padding[3] >= 3)
     rng = np.random.default_rng(seed)
     weight = pattern_weight(rng, filters, channels, keep)
     bias = rng.standard_normal(filters).astype(np.float32) if seed % 2 else None
     x = rng.standard_normal((batch, channels, height, width)).astype(np.float32)
-    text = conv_module(x.shape, weight, bias, (1, 1), padding, as_linalg=False)
+    text = conv_module(x.shape, weight, bias, stride, padding, as_linalg=False)
     actual = compile_and_run(tmp_path_factory.mktemp("tiles"), with_relu(text) if relu else text, x,
                              vector_width=lanes, compact_indices=compact, threads=threads)
-    expected = torch_conv(x, weight, bias, (1, 1), padding)
+    expected = torch_conv(x, weight, bias, stride, padding)
     np.testing.assert_allclose(actual, np.maximum(expected, 0) if relu else expected, rtol=1e-4, atol=1e-5)
 
 

@@ -1,5 +1,5 @@
 """Dense convolutions through the packed GEMM (lowering/conv_gemm.py), against
-torch.nn.functional.conv2d: 1x1 (strided too) and KxK stride 1 with padding; tile remainders in
+torch.nn.functional.conv2d: 1x1 (strided too) and KxK with padding, stride 1 and strided; tile remainders in
 filters and positions, bias or none, a fused ReLU, batches, threads, every vector width, and
 AArch64 under qemu."""
 
@@ -112,7 +112,8 @@ def test_only_plain_1x1_layers_take_the_gemm(tmp_path):
         [(_, dense3, _, _)] = conv_layers(module.operation, True)
     assert gemm_applies(dense3)
     np.testing.assert_array_equal(dense_matrix(dense3), weight3.reshape(7, 5, 9))
-    assert not gemm_applies(dataclasses.replace(dense3, strides=(2, 2), output_hw=(3, 5)))
+    assert gemm_applies(dataclasses.replace(dense3, strides=(2, 2), output_hw=(3, 5)))   # on the grid's phases
+    assert not gemm_applies(dataclasses.replace(dense3, strides=(2, 2), output_hw=(4, 5)))
     assert not gemm_applies(dataclasses.replace(dense3, patterns=[dense3.patterns[0][:4]]))  # a pattern layer
 
 
@@ -152,6 +153,20 @@ def test_dense_kxk_conv_matches_torch(tmp_path, batch, channels, filters, height
                                atol=1e-5 * kernel * np.sqrt(channels))
 
 
+# KxK strided, on the padded grid's stride phases: the ResNet stem (7x7/2, 3 channels), 3x3/2
+# without padding, 5x5/3, rows of one tile and of several.
+STRIDED = [(1, 3, 16, 15, 15, 7, 3, 2), (2, 5, 11, 6, 7, 3, 0, 2), (1, 4, 9, 8, 20, 5, 2, 3), (1, 8, 17, 29, 30, 3, 1, 2)]
+
+
+@pytest.mark.parametrize("batch,channels,filters,height,width,kernel,padding,stride", STRIDED)
+def test_strided_kxk_conv_matches_torch(tmp_path, batch, channels, filters, height, width, kernel, padding, stride):
+    weight, bias, x = case(6, batch, channels, filters, height, width, True, zero_fraction=0.25, kernel=kernel)
+    text = pointwise_module(x.shape, weight, bias, True, stride, padding)
+    actual = compile_and_run(tmp_path, text, x, detect_patterns=False, threads=2)
+    np.testing.assert_allclose(actual, expected(x, weight, bias, True, stride, padding), rtol=1e-4,
+                               atol=1e-5 * kernel * np.sqrt(channels))
+
+
 def test_pointwise_conv_in_a_pattern_build_matches_torch(tmp_path):
     """-O (detection on): a 1x1 layer is not a pattern layer and still takes the GEMM."""
     weight, bias, x = case(2, 1, 24, 40, 14, 14, True)
@@ -171,7 +186,6 @@ def test_generated_pointwise_conv_matches_torch(tmp_path_factory, batch, channel
     if kernel == 1:
         padding = 0
     else:
-        stride = 1
         height, width = height + 2, width + 2   # at least the kernel
     weight, bias, x = case(seed, batch, channels, filters, height, width, has_bias, zero_fraction=0.2, kernel=kernel)
     text = pointwise_module(x.shape, weight, bias, relu, stride, padding)
@@ -183,7 +197,8 @@ def test_generated_pointwise_conv_matches_torch(tmp_path_factory, batch, channel
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("batch,channels,filters,height,width,stride,kernel,padding", [
-    (1, 9, 13, 7, 7, 1, 1, 0), (2, 16, 8, 3, 5, 1, 1, 0), (1, 6, 10, 9, 11, 2, 1, 0), (1, 5, 10, 9, 11, 1, 3, 1)])
+    (1, 9, 13, 7, 7, 1, 1, 0), (2, 16, 8, 3, 5, 1, 1, 0), (1, 6, 10, 9, 11, 2, 1, 0), (1, 5, 10, 9, 11, 1, 3, 1),
+    (1, 3, 10, 11, 9, 2, 7, 3)])
 def test_aarch64_pointwise_under_qemu_matches_torch(tmp_path, batch, channels, filters, height, width, stride, kernel,
                                                     padding):
     weight, bias, x = case(3, batch, channels, filters, height, width, True, kernel=kernel)
