@@ -39,6 +39,7 @@ from patsparse.dialect.schedule import VECTOR_WIDTHS
 from patsparse.lowering.approximate_math import ApproximateMathPass
 from patsparse.lowering.convert_linear_to_vector import ConvertLinearToVectorPass
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
+from patsparse.lowering.convert_pooling_to_vector import ConvertPoolingToVectorPass
 from patsparse.lowering.schedule_dense import ScheduleDensePass
 from patsparse.lowering.to_llvm import TO_LLVM_WITH_RUNTIME
 from patsparse.passes.apply_tuning import ApplyTuningPass
@@ -55,7 +56,8 @@ TARGETS = ("host", "aarch64-linux-gnu")
 # Every patsparse pass, by flag (optimisation passes on tensors, then the conversions).
 PASSES: dict[str, type[PatsparsePass]] = {cls.flag: cls for cls in (
     VerifyPass, DetectPatternsPass, ReorderFiltersPass, ApplyTuningPass, EliminateRedundantLoadsPass,
-    ExpandToLinalgPass, ReportPass, InsertProfileMarksPass, ConvertPatsparseToVectorPass, ConvertLinearToVectorPass, ScheduleDensePass,
+    ExpandToLinalgPass, ReportPass, InsertProfileMarksPass, ConvertPatsparseToVectorPass, ConvertLinearToVectorPass,
+    ConvertPoolingToVectorPass, ScheduleDensePass,
     ApproximateMathPass)}
 
 
@@ -220,6 +222,7 @@ def lower_stages(options: CompileOptions) -> list[Stage]:
                                                filter_pairs=options.filter_pairs, channel_tiles=options.channel_tiles,
                                                dense_convolutions=True))
     stages.append(ConvertLinearToVectorPass(vector_width=width, parallel=True))
+    stages.append(ConvertPoolingToVectorPass(vector_width=width, parallel=True))
     stages.append(ScheduleDensePass(vector_width=width))
     if options.approximate_math:
         stages.append(ApproximateMathPass())  # after vectorization: the math ops in their final form
