@@ -54,6 +54,7 @@ from .emit_helpers import (
     reinterpret_buffer,
     run_work_items,
 )
+from .epilogue import store_finisher
 
 # Vector registers by f32 lanes (AVX-512, AVX2, NEON), and the most input vectors per tap kept.
 REGISTERS = {16: 32, 8: 16, 4: 32}
@@ -173,7 +174,9 @@ class _ChannelTileEmitter:
         self.vector_type = ir.VectorType.get([self.lanes], self.f32)
         self.erased = ir.MemRefType.get([1], self.f32)
         self.bias_type = ir.MemRefType.get([layer.filters if layer.has_bias else 1], self.f32)
-        self.body_type = ir.FunctionType.get([self.erased] * 3 + [self.index] * 2, [])
+        # Tensors a fused epilogue reads (a residual add's): after the output, as buffers 4.. of the body.
+        self.inputs = len(layer.epilogue.inputs) if layer.epilogue is not None else 0
+        self.body_type = ir.FunctionType.get([self.erased] * (3 + self.inputs) + [self.index] * 2, [])
 
     def emit(self, module_ip: ir.InsertionPoint) -> None:
         layer, compact = self.layer, self.schedule.compact_indices
@@ -186,14 +189,14 @@ class _ChannelTileEmitter:
                                                  index_element_type(max(layer.num_kernels, 1), compact))
             input_type = ir.MemRefType.get(list(layer.input_shape), self.f32)
             output_type = ir.MemRefType.get([self.batch, layer.filters, self.out_h, self.out_w], self.f32)
-            arguments = [input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type]
+            arguments = ([input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type] * self.inputs
+                         + [output_type])
             function = func.FuncOp(layer.name, (arguments, []), visibility="private")
             body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
             if self.schedule.parallel:
                 declare_parallel_for(module_ip, self.body_type)
-            self.padded = PaddedInput(layer, self.geometry.grid, self.slack, self.vector_type,
-                                      self.schedule.parallel)
-            self.padded.declare(self.body_type)
+        self.padded = PaddedInput(layer, self.geometry.grid, self.slack, self.vector_type, self.schedule.parallel)
+        self.padded.declare(module_ip)
         self._emit_entry(function)
         self._emit_body(body)
 
@@ -205,7 +208,9 @@ class _ChannelTileEmitter:
         with ir.InsertionPoint(entry):
             padded = self.padded.make(b, entry.arguments[0])
             bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
-            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (padded, bias, entry.arguments[-1])]
+            inputs = list(entry.arguments)[1 + layer.has_bias:-1]
+            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (padded, bias, entry.arguments[-1],
+                                                                               *inputs)]
             count = b.index(self.batch * self.tiles * self.blocks)
             run_work_items(f"{layer.name}_body", self.body_type, count, pointers, b.index(0), self.schedule.parallel)
             func.ReturnOp([])
@@ -223,14 +228,16 @@ class _ChannelTileEmitter:
             flat = self.batch * self.channels * self.channel_stride + self.slack
             self.input = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([flat], self.f32))
             self.bias = reinterpret_buffer(entry.arguments[1], self.bias_type)
-            self.output = reinterpret_buffer(entry.arguments[2], ir.MemRefType.get(
-                [self.batch * layer.filters * self.out_h * self.out_w], self.f32))
+            flat_output = ir.MemRefType.get([self.batch * layer.filters * self.out_h * self.out_w], self.f32)
+            self.output = reinterpret_buffer(entry.arguments[2], flat_output)
+            self.finish = store_finisher(layer.epilogue, layer.relu, [
+                reinterpret_buffer(entry.arguments[3 + i], flat_output) for i in range(self.inputs)], b)
             self.kernel_rows, self.weights, self.starts = (
                 memref.GetGlobalOp(type_, name).result
                 for name, type_ in (self.rows_global, self.weights_global, self.starts_global))
             self.tile = memref.AllocOp(ir.MemRefType.get([self.block_filters * self.row_stride], self.f32),
                                        [], [], alignment=64).result
-            loop = scf.ForOp(entry.arguments[3], entry.arguments[4], b.index(1))
+            loop = scf.ForOp(entry.arguments[3 + self.inputs], entry.arguments[4 + self.inputs], b.index(1))
             with ir.InsertionPoint(loop.body):
                 item = loop.induction_variable
                 block = arith.RemUIOp(item, b.index(self.blocks)).result
@@ -309,24 +316,11 @@ class _ChannelTileEmitter:
             scf.YieldOp([])
 
     def _store_tile(self, n: ir.Value, q0: ir.Value, f0: ir.Value, filters: ir.Value) -> None:
-        """The fused ReLU or epilogue on the tile, then per output row the tile crosses, the
-        positions with x < Wo of every filter's row copied into the output."""
-        b, layer, lanes = self.b, self.layer, self.lanes
-        if layer.epilogue is not None or layer.relu:
-            zeros = vector.BroadcastOp(self.vector_type, b.f32(0.0)).result
-            loop = scf.ForOp(b.index(0), filters, b.index(1))
-            with ir.InsertionPoint(loop.body):
-                row = arith.MulIOp(loop.induction_variable, b.index(self.row_stride)).result
-                for j in range(self.nr):
-                    position = [arith.AddIOp(row, b.index(j * lanes)).result]
-                    value = vector.LoadOp(self.vector_type, self.tile, position).result
-                    if layer.epilogue is not None:
-                        value = layer.epilogue.apply(value, self.vector_type)
-                    else:
-                        value = arith.MaximumFOp(value, zeros).result
-                    vector.StoreOp(value, self.tile, position)
-                scf.YieldOp([])
+        """Per output row the tile crosses, the positions with x < Wo of every filter's row into the
+        output, the fused ReLU or epilogue applied on the way (with a residual add's tensor loaded
+        at the same positions)."""
+        b, layer = self.b, self.layer
         output_base = arith.MulIOp(arith.AddIOp(arith.MulIOp(n, b.index(layer.filters)).result, f0).result,
                                    b.index(self.out_h * self.out_w)).result
         copy_tile_rows(b, self.tile, self.row_stride, filters, q0, self.tile_positions, self.output, output_base,
-                       self.pitch, layer.output_hw, self.vector_type)
+                       self.pitch, layer.output_hw, self.vector_type, self.finish)

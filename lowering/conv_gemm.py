@@ -67,6 +67,7 @@ from .emit_helpers import (
     reinterpret_buffer,
     run_work_items,
 )
+from .epilogue import store_finisher
 
 # (filters MR, vectors NR) of the register tile, by f32 lanes per vector.
 TILES = {16: (8, 3), 8: (6, 2), 4: (8, 3)}
@@ -191,10 +192,15 @@ class PaddedInput:
         self.name = f"{layer.name}_pad"
         self.size = layer.input_shape[0] * layer.input_shape[1] * grid.channel_stride + slack
 
-    def declare(self, body_type: ir.FunctionType) -> None:
-        """@<name>_pad, at the current insertion point (the module), its body emitted."""
-        self.body_type = body_type
-        function = func.FuncOp(self.name, body_type, visibility="private")
+    def declare(self, module_ip: ir.InsertionPoint) -> None:
+        """@<name>_pad at `module_ip`, its body emitted."""
+        f32, index = ir.F32Type.get(), ir.IndexType.get()
+        erased = ir.MemRefType.get([1], f32)
+        self.body_type = body_type = ir.FunctionType.get([erased] * 3 + [index] * 2, [])
+        with module_ip:
+            function = func.FuncOp(self.name, body_type, visibility="private")
+            if self.parallel:
+                declare_parallel_for(module_ip, body_type)
         entry = function.add_entry_block()
         b = ConstantBuilder(entry)
         f32 = ir.F32Type.get()
@@ -278,11 +284,12 @@ class PaddedInput:
 
 def copy_tile_rows(b: ConstantBuilder, tile: ir.Value, row_stride: int, filters: ir.Value, q0: ir.Value,
                    tile_positions: int, output: ir.Value, output_base: ir.Value, pitch: int,
-                   output_hw: tuple[int, int], vector_type: ir.VectorType) -> None:
+                   output_hw: tuple[int, int], vector_type: ir.VectorType, finish=None) -> None:
     """A tile of positions q0 .. q0 + tile_positions - 1 on the padded grid (row pitch Wp), row i of
     `tile` (i < filters, `row_stride` floats apart) for filter i of the block, into the flat output
     (filter i's plane at output_base + i Ho Wo): per output row the tile crosses, its columns
-    x < Wo. Whole vectors, then one masked vector (x86) or elements (NEON: no masked memory ops)."""
+    x < Wo. Whole vectors, then one masked vector (x86) or elements (NEON: no masked memory ops);
+    `finish` (a fused epilogue) on each value before its store (emit_helpers.copy_span)."""
     out_h, out_w = output_hw
     lanes = vector_type.shape[0]
     q_end = arith.AddIOp(q0, b.index(tile_positions)).result
@@ -305,7 +312,7 @@ def copy_tile_rows(b: ConstantBuilder, tile: ir.Value, row_stride: int, filters:
             i = filter_loop.induction_variable
             copy_span(b, tile, arith.AddIOp(source, arith.MulIOp(i, b.index(row_stride)).result).result,
                       output, arith.AddIOp(target, arith.MulIOp(i, b.index(out_h * out_w)).result).result, length,
-                      vector_type, masked=lanes != 4)
+                      vector_type, masked=lanes != 4, finish=finish)
             scf.YieldOp([])
         scf.YieldOp([])
 
@@ -339,7 +346,9 @@ class _GemmEmitter:
         self.vector_type = ir.VectorType.get([self.lanes], self.f32)
         self.erased = ir.MemRefType.get([1], self.f32)
         self.bias_type = ir.MemRefType.get([layer.filters if layer.has_bias else 1], self.f32)
-        self.body_type = ir.FunctionType.get([self.erased] * 3 + [self.index] * 2, [])
+        # Tensors a fused epilogue reads (a residual add's): after the output, as buffers 4.. of the body.
+        self.inputs = len(layer.epilogue.inputs) if layer.epilogue is not None else 0
+        self.body_type = ir.FunctionType.get([self.erased] * (3 + self.inputs) + [self.index] * 2, [])
 
     def emit(self, module_ip: ir.InsertionPoint) -> None:
         layer = self.layer
@@ -349,14 +358,15 @@ class _GemmEmitter:
             self.taps = len(self.offsets)
             input_type = ir.MemRefType.get(list(layer.input_shape), self.f32)
             output_type = ir.MemRefType.get([self.batch, layer.filters, *layer.output_hw], self.f32)
-            arguments = [input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type]
+            arguments = ([input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type] * self.inputs
+                         + [output_type])
             function = func.FuncOp(layer.name, (arguments, []), visibility="private")
             body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
             if self.schedule.parallel:
                 declare_parallel_for(module_ip, self.body_type)
-            if self.spatial:
-                self.padded = PaddedInput(layer, self.grid, 0, self.vector_type, self.schedule.parallel)
-                self.padded.declare(self.body_type)
+        if self.spatial:
+            self.padded = PaddedInput(layer, self.grid, 0, self.vector_type, self.schedule.parallel)
+            self.padded.declare(module_ip)
         self._emit_entry(function)
         self._emit_body(body)
 
@@ -375,7 +385,8 @@ class _GemmEmitter:
             elif layer.strides != (1, 1):
                 source = self._subsampled(b, source)
             bias = entry.arguments[1] if layer.has_bias else memref.AllocaOp(self.bias_type, [], []).result
-            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, output)]
+            inputs = list(entry.arguments)[1 + layer.has_bias:-1]
+            pointers = [reinterpret_buffer(buffer, self.erased) for buffer in (source, bias, output, *inputs)]
             count = b.index(self.batch * self.tiles * self.blocks)
             run_work_items(f"{layer.name}_body", self.body_type, count, pointers, b.index(0), self.schedule.parallel)
             func.ReturnOp([])
@@ -412,13 +423,15 @@ class _GemmEmitter:
             self.input = reinterpret_buffer(entry.arguments[0], ir.MemRefType.get([flat], self.f32))
             self.bias = reinterpret_buffer(entry.arguments[1], self.bias_type)
             out_h, out_w = layer.output_hw
-            self.output = reinterpret_buffer(entry.arguments[2],
-                                             ir.MemRefType.get([self.batch * layer.filters * out_h * out_w], self.f32))
+            flat_output = ir.MemRefType.get([self.batch * layer.filters * out_h * out_w], self.f32)
+            self.output = reinterpret_buffer(entry.arguments[2], flat_output)
+            self.finish = store_finisher(layer.epilogue, layer.relu, [
+                reinterpret_buffer(entry.arguments[3 + i], flat_output) for i in range(self.inputs)], b)
             if self.spatial:  # the tile's rows at the padded pitch, before their columns x < Wo are copied out
                 self.tile = memref.AllocOp(ir.MemRefType.get([self.mr * self.tile_pixels], self.f32), [], [],
                                            alignment=64).result
             self.packed = memref.GetGlobalOp(self.weights_global[1], self.weights_global[0]).result
-            loop = scf.ForOp(entry.arguments[3], entry.arguments[4], b.index(1))
+            loop = scf.ForOp(entry.arguments[3 + self.inputs], entry.arguments[4 + self.inputs], b.index(1))
             with ir.InsertionPoint(loop.body):
                 item = loop.induction_variable
                 block = arith.RemUIOp(item, b.index(self.blocks)).result
@@ -491,23 +504,17 @@ class _GemmEmitter:
             scf.YieldOp(accumulators)
         results = list(channel_loop.results)
 
-        def finished(value):  # the fused ReLU or epilogue, if any
-            if layer.epilogue is not None:
-                return layer.epilogue.apply(value, self.vector_type)
-            return arith.MaximumFOp(value, zeros).result if layer.relu else value
-
-        if self.spatial:  # through the tile buffer: rows cross output rows
+        if self.spatial:  # through the tile buffer (rows cross output rows); finished on the way out
             for i in range(mr):
                 for j in range(vectors):
-                    vector.StoreOp(finished(results[i * vectors + j]), self.tile,
-                                   [b.index(i * self.tile_pixels + j * lanes)])
+                    vector.StoreOp(results[i * vectors + j], self.tile, [b.index(i * self.tile_pixels + j * lanes)])
             block_filters = (b.index(mr) if layer.filters % mr == 0 else
                              arith.MinUIOp(b.index(mr), arith.SubIOp(b.index(layer.filters), f0).result).result)
             out_h, out_w = layer.output_hw
             output_base = arith.MulIOp(arith.AddIOp(arith.MulIOp(n, b.index(layer.filters)).result, f0).result,
                                        b.index(out_h * out_w)).result
             copy_tile_rows(b, self.tile, self.tile_pixels, block_filters, p0, vectors * lanes, self.output,
-                           output_base, self.pitch, layer.output_hw, self.vector_type)
+                           output_base, self.pitch, layer.output_hw, self.vector_type, self.finish)
             return
         image_out = arith.MulIOp(n, b.index(layer.filters * self.pixels)).result
         full_blocks = layer.filters // mr
@@ -516,12 +523,13 @@ class _GemmEmitter:
                 row = arith.AddIOp(arith.AddIOp(image_out, arith.MulIOp(filters[i], b.index(self.pixels)).result)
                                    .result, p0).result
                 for j in range(vectors):
-                    value = finished(results[i * vectors + j])
-                    index = [arith.AddIOp(row, b.index(j * lanes)).result]
-                    if j == vectors - 1 and mask is not None:
-                        vector.MaskedStoreOp(self.output, index, mask, value)
+                    index = arith.AddIOp(row, b.index(j * lanes)).result
+                    last = mask if j == vectors - 1 else None
+                    value = self.finish(results[i * vectors + j], self.vector_type, index, last)
+                    if last is not None:
+                        vector.MaskedStoreOp(self.output, [index], mask, value)
                     else:
-                        vector.StoreOp(value, self.output, index)
+                        vector.StoreOp(value, self.output, [index])
             if i < layer.filters - full_blocks * mr or full_blocks == self.blocks:
                 store_row()          # every block has filter f0 + i
             else:

@@ -13,7 +13,9 @@ from patsparse.dialect.ops import PATTERN_CONV2D
 from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
 from patsparse.dialect.schedule import SCHEDULE, CodeStats, Schedule, code_stats, vector_width_problem
 
+from .conv_channel_tiles import channel_tiles_apply
 from .conv_codegen import build_conv_function
+from .conv_gemm import gemm_applies
 from .epilogue import elementwise_epilogue
 
 
@@ -114,7 +116,9 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
         # the `source` value matched for the next one) when the next one is rewritten.
         for op, layer, source, bias, schedule in reversed(layers):
             relu = relu_user(op.results[0])
-            epilogue = None if relu is not None else elementwise_epilogue(op.results[0])
+            # The GEMM and the channel tiles also load another tensor in their stores (a residual add).
+            reads_inputs = gemm_applies(layer) or channel_tiles_apply(layer, schedule)
+            epilogue = None if relu is not None else elementwise_epilogue(op.results[0], int(reads_inputs))
             if relu is not None:
                 layer = dataclasses.replace(layer, relu=True)
             elif epilogue is not None:
@@ -124,7 +128,8 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
             totals.vector_fmas += stats.vector_fmas
             with op.location:
                 build_conv_function(layer, schedule, ir.InsertionPoint(body))
-            result = replace_with_call(op, layer.name, [source] + ([bias] if bias is not None else []))
+            inputs = list(epilogue.inputs) if epilogue is not None else []
+            result = replace_with_call(op, layer.name, [source] + ([bias] if bias is not None else []) + inputs)
             if relu is not None:  # computed by the convolution's stores now
                 relu.results[0].replace_all_uses_with(result)
                 relu.erase()

@@ -136,17 +136,21 @@ def copy_row(b: ConstantBuilder, source: ir.Value, source_prefix: list, source_s
 
 
 def copy_span(b: ConstantBuilder, source: ir.Value, source_start: ir.Value, target: ir.Value,
-              target_start: ir.Value, length: ir.Value, vector_type: ir.VectorType, masked: bool) -> None:
-    """target[target_start + i] = source[source_start + i] for i < length (a run-time value; 1-d
-    buffers): whole vectors, then the rest with one masked load and store (`masked`, where masks
-    are cheap: AVX-512, AVX2) or element by element (NEON, which has no masked memory ops)."""
+              target_start: ir.Value, length: ir.Value, vector_type: ir.VectorType, masked: bool,
+              finish=None) -> None:
+    """target[target_start + i] = finish(source[source_start + i]) for i < length (a run-time
+    value; 1-d buffers): whole vectors, then the rest with one masked load and store (`masked`,
+    where masks are cheap: AVX-512, AVX2) or element by element as one-lane vectors (NEON, which
+    has no masked memory ops). `finish(value, vector_type, target index, mask)`: e.g. a fused
+    epilogue (lowering/epilogue.py: store_finisher); None copies."""
     lanes = vector_type.shape[0]
     whole = arith.SubIOp(length, arith.RemUIOp(length, b.index(lanes)).result).result
     loop = scf.ForOp(b.index(0), whole, b.index(lanes))
     with ir.InsertionPoint(loop.body):
         i = loop.induction_variable
         value = vector.LoadOp(vector_type, source, [arith.AddIOp(source_start, i).result]).result
-        vector.StoreOp(value, target, [arith.AddIOp(target_start, i).result])
+        index = arith.AddIOp(target_start, i).result
+        vector.StoreOp(finish(value, vector_type, index) if finish else value, target, [index])
         scf.YieldOp([])
     if masked:
         rest = arith.CmpIOp(arith.CmpIPredicate.ult, whole, length).result
@@ -157,14 +161,19 @@ def copy_span(b: ConstantBuilder, source: ir.Value, source_start: ir.Value, targ
             zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
             value = vector.MaskedLoadOp(vector_type, source, [arith.AddIOp(source_start, whole).result], mask,
                                         zeros).result
-            vector.MaskedStoreOp(target, [arith.AddIOp(target_start, whole).result], mask, value)
+            index = arith.AddIOp(target_start, whole).result
+            vector.MaskedStoreOp(target, [index], mask, finish(value, vector_type, index, mask) if finish else value)
             scf.YieldOp([])
         return
     loop = scf.ForOp(whole, length, b.index(1))
     with ir.InsertionPoint(loop.body):
         i = loop.induction_variable
         value = memref.LoadOp(source, [arith.AddIOp(source_start, i).result]).result
-        memref.StoreOp(value, target, [arith.AddIOp(target_start, i).result])
+        index = arith.AddIOp(target_start, i).result
+        if finish:
+            one = ir.VectorType.get([1], vector_type.element_type)
+            value = vector.ExtractOp(finish(vector.BroadcastOp(one, value).result, one, index), [], [0]).result
+        memref.StoreOp(value, target, [index])
         scf.YieldOp([])
 
 
@@ -187,16 +196,25 @@ def fill_row(b: ConstantBuilder, target: ir.Value, target_prefix: list, target_s
 
 
 PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c
+PARALLEL_FOR4 = "patsparse_parallel_for4"  # the same for bodies of four buffers
+
+
+def parallel_for_name(body_type: ir.FunctionType) -> str:
+    """The runtime entry for a body of three or four buffers (then begin, end)."""
+    return PARALLEL_FOR4 if len(body_type.inputs) == 6 else PARALLEL_FOR
 
 
 def declare_parallel_for(module_ip: ir.InsertionPoint, body_type: ir.FunctionType) -> None:
-    """`func.func private @patsparse_parallel_for(body, count, a, b, c)`, once per module."""
+    """`func.func private @patsparse_parallel_for(body, count, a, b, c)` (or `..._for4` with a
+    fourth buffer `d`, for `body_type`), once per module."""
     block = module_ip.block
-    if any(op.operation.name == "func.func" and op.attributes["sym_name"].value == PARALLEL_FOR
+    name = parallel_for_name(body_type)
+    if any(op.operation.name == "func.func" and op.attributes["sym_name"].value == name
            for op in block.operations):
         return
     erased = body_type.inputs[0]
-    func.FuncOp(PARALLEL_FOR, ([body_type, ir.IndexType.get(), erased, erased, erased], []), visibility="private")
+    buffers = len(body_type.inputs) - 2
+    func.FuncOp(name, ([body_type, ir.IndexType.get()] + [erased] * buffers, []), visibility="private")
 
 
 def run_work_items(body: str, body_type: ir.FunctionType, count: ir.Value, pointers: list[ir.Value], zero: ir.Value,
@@ -205,7 +223,7 @@ def run_work_items(body: str, body_type: ir.FunctionType, count: ir.Value, point
     the runtime's threads (patsparse_parallel_for) or called directly."""
     if parallel:
         body_pointer = func.ConstantOp(body_type, ir.FlatSymbolRefAttr.get(body)).result
-        func.CallOp([], ir.FlatSymbolRefAttr.get(PARALLEL_FOR), [body_pointer, count] + pointers)
+        func.CallOp([], ir.FlatSymbolRefAttr.get(parallel_for_name(body_type)), [body_pointer, count] + pointers)
     else:
         func.CallOp([], ir.FlatSymbolRefAttr.get(body), pointers + [zero, count])
 

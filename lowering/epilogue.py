@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlir import ir
-from mlir.dialects import arith, vector
+from mlir.dialects import arith, memref, vector
 
 from patsparse.dialect.ir_utils import producer
 
@@ -60,6 +60,7 @@ class Epilogue:
 
     source: ir.Value
     generics: list[ir.Operation]
+    inputs: tuple = ()         # other tensors the cluster reads elementwise (a residual add's), defined before
 
     @property
     def result(self) -> ir.Value:
@@ -69,12 +70,13 @@ class Epilogue:
     def body_ops(self) -> int:
         return sum(len(list(g.regions[0].blocks[0].operations)) - 1 for g in self.generics)
 
-    def apply(self, value: ir.Value, vector_type: ir.VectorType) -> ir.Value:
-        """The cluster on one vector of the convolution's result, at the current insertion point.
-        Values that depend on no input (constants, a constant's `truncf`) stay scalar and are
-        broadcast where a vector op takes them."""
+    def apply(self, value: ir.Value, vector_type: ir.VectorType, inputs: list[ir.Value] = ()) -> ir.Value:
+        """The cluster on one vector of the convolution's result (and `inputs`: the vectors of
+        `self.inputs` at the same positions), at the current insertion point. Values that depend
+        on no input (constants, a constant's `truncf`) stay scalar and are broadcast where a
+        vector op takes them."""
         lanes = vector_type.shape
-        vectors = {self.source: value}  # per element: vectors
+        vectors = {self.source: value, **dict(zip(self.inputs, inputs))}  # per element: vectors
         for generic in self.generics:
             block = generic.regions[0].blocks[0]
             scalars = _scalar_inputs(generic)
@@ -181,14 +183,23 @@ def _eligible(op: ir.Operation, shape_type: ir.Type) -> bool:
     return True
 
 
-def elementwise_epilogue(value: ir.Value) -> Epilogue | None:
+def elementwise_epilogue(value: ir.Value, max_inputs: int = 0) -> Epilogue | None:
     """The largest cluster of elementwise generics after `value` (a convolution's result) that
     the convolution's store loop can compute instead: every use of `value` and of each member's
-    result but the last is a member; None if there is none."""
+    result but the last is a member; None if there is none. With `max_inputs`, members may also
+    read up to that many other tensors of the same type defined before the convolution (a
+    residual add: the generator then loads them beside its stores)."""
     owner = _operation(value.owner)
     block = owner.block
+    before = {argument for argument in block.arguments}
+    for op in block.operations:
+        op = _operation(op)
+        if op == owner:
+            break
+        before.update(op.results)
     known = {value}
     members: list[ir.Operation] = []
+    inputs: list[ir.Value] = []
     started = False
     for op in block.operations:
         op = _operation(op)
@@ -200,8 +211,11 @@ def elementwise_epilogue(value: ir.Value) -> Epilogue | None:
         if not _eligible(op, value.type):
             break
         scalars = _scalar_inputs(op)
-        if any(operand not in known for i, operand in enumerate(list(op.operands)[:-1]) if i not in scalars):
+        others = [operand for i, operand in enumerate(list(op.operands)[:-1]) if i not in scalars
+                  and operand not in known and operand not in inputs]
+        if any(o not in before or o.type != value.type for o in others) or len(inputs) + len(others) > max_inputs:
             break
+        inputs += others
         members.append(op)
         known.add(op.results[0])
         if len(members) == 8:
@@ -211,6 +225,31 @@ def elementwise_epilogue(value: ir.Value) -> Epilogue | None:
         inner = {value} | {m.results[0] for m in members[:-1]}
         member_set = members
         if all(_operation(use.owner) in member_set for v in inner for use in v.uses):
-            return Epilogue(value, members)
+            read = {operand for m in members for operand in m.operands}
+            return Epilogue(value, members, tuple(i for i in inputs if i in read))
         members = members[:-1]
     return None
+
+
+def store_finisher(epilogue: Epilogue | None, relu: bool, inputs: list[ir.Value], b):
+    """What a generator's store loop applies to each value before it is stored at a flat index of
+    the output: the fused ReLU or epilogue, the epilogue's other tensors (`inputs`, flat buffers
+    shaped like the output) loaded at the same index (masked like the store, or one element for a
+    one-lane vector). `finish(value, vector_type, index, mask=None)`."""
+    def finish(value: ir.Value, vector_type: ir.VectorType, index: ir.Value, mask: ir.Value | None = None):
+        if epilogue is None:
+            if not relu:
+                return value
+            return arith.MaximumFOp(value, vector.BroadcastOp(vector_type, b.f32(0.0)).result).result
+        loaded = []
+        for buffer in inputs:
+            if vector_type.shape[0] == 1:
+                scalar = memref.LoadOp(buffer, [index]).result
+                loaded.append(vector.BroadcastOp(vector_type, scalar).result)
+            elif mask is None:
+                loaded.append(vector.LoadOp(vector_type, buffer, [index]).result)
+            else:
+                zeros = vector.BroadcastOp(vector_type, b.f32(0.0)).result
+                loaded.append(vector.MaskedLoadOp(vector_type, buffer, [index], mask, zeros).result)
+        return epilogue.apply(value, vector_type, loaded)
+    return finish

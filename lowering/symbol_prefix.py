@@ -15,7 +15,7 @@ import re
 from mlir import ir
 
 # What generated code calls in the runtime (lowering/runtime/patsparse_runtime.h).
-RUNTIME_SYMBOLS = ("memrefCopy", "patsparse_parallel_for", "_mlir_memref_to_llvm_alloc",
+RUNTIME_SYMBOLS = ("memrefCopy", "patsparse_parallel_for", "patsparse_parallel_for4", "_mlir_memref_to_llvm_alloc",
                    "_mlir_memref_to_llvm_free", "patsparse_profile_mark")
 SYMBOL_OPS = ("llvm.func", "llvm.mlir.global", "func.func", "memref.global")
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",

@@ -29,9 +29,10 @@ struct patsparse_pool {
   int workers_busy;           // workers still in the current job (under lock)
   int stopping;
   struct {
-    patsparse_body_fn body;
+    patsparse_body_fn body;     // one of the two is set
+    patsparse_body4_fn body4;
     int64_t count, chunk;
-    float *a, *b, *c;
+    float *a, *b, *c, *d;
     int workers;              // how many workers take part in this job
   } job;
   atomic_long next_start;
@@ -47,7 +48,10 @@ static void run_chunks(patsparse_pool *pool) {
     long start = atomic_fetch_add(&pool->next_start, pool->job.chunk);
     if (start >= pool->job.count) return;
     long end = start + pool->job.chunk < pool->job.count ? start + pool->job.chunk : pool->job.count;
-    pool->job.body(pool->job.a, pool->job.b, pool->job.c, start, end);
+    if (pool->job.body4)
+      pool->job.body4(pool->job.a, pool->job.b, pool->job.c, pool->job.d, start, end);
+    else
+      pool->job.body(pool->job.a, pool->job.b, pool->job.c, start, end);
   }
 }
 
@@ -100,13 +104,19 @@ void patsparse_pool_destroy(patsparse_pool *pool) {
   free(pool);
 }
 
-void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, float *b, float *c) {
+// The job (body or body4 set) over [0, count) on the current context's pool, or on the caller.
+static void parallel_job(patsparse_body_fn body, patsparse_body4_fn body4, int64_t count, float *a, float *b,
+                         float *c, float *d) {
   struct patsparse_context *context = patsparse_current_context();
   patsparse_pool *pool = context ? context->pool : NULL;
   int threads = context ? atomic_load(&context->threads) : 1;
   if (threads > count) threads = (int)count;
   if (threads <= 1 || !pool || pthread_mutex_trylock(&pool->job_lock) != 0) {
-    body(a, b, c, 0, count);  // one thread wanted, or the pool is running another caller's job
+    // one thread wanted, or the pool is running another caller's job
+    if (body4)
+      body4(a, b, c, d, 0, count);
+    else
+      body(a, b, c, 0, count);
     return;
   }
   pthread_mutex_lock(&pool->lock);
@@ -123,11 +133,13 @@ void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, flo
   int workers = threads - 1 < pool->workers_started ? threads - 1 : pool->workers_started;
   int64_t chunk = count / ((int64_t)(workers + 1) * CHUNKS_PER_THREAD);
   pool->job.body = body;
+  pool->job.body4 = body4;
   pool->job.count = count;
   pool->job.chunk = chunk > 0 ? chunk : 1;
   pool->job.a = a;
   pool->job.b = b;
   pool->job.c = c;
+  pool->job.d = d;
   pool->job.workers = workers;
   atomic_store(&pool->next_start, 0);
   pool->workers_busy = workers;
@@ -139,4 +151,12 @@ void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, flo
   while (pool->workers_busy > 0) pthread_cond_wait(&pool->done, &pool->lock);
   pthread_mutex_unlock(&pool->lock);
   pthread_mutex_unlock(&pool->job_lock);
+}
+
+void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, float *b, float *c) {
+  parallel_job(body, NULL, count, a, b, c, NULL);
+}
+
+void patsparse_parallel_for4(patsparse_body4_fn body, int64_t count, float *a, float *b, float *c, float *d) {
+  parallel_job(NULL, body, count, a, b, c, d);
 }

@@ -23,6 +23,7 @@
 // What generated code calls (the compiler renames its calls the same way).
 #define memrefCopy PATSPARSE_SYMBOL(memrefCopy)
 #define patsparse_parallel_for PATSPARSE_SYMBOL(patsparse_parallel_for)
+#define patsparse_parallel_for4 PATSPARSE_SYMBOL(patsparse_parallel_for4)
 #define _mlir_memref_to_llvm_alloc PATSPARSE_SYMBOL(_mlir_memref_to_llvm_alloc)
 #define _mlir_memref_to_llvm_free PATSPARSE_SYMBOL(_mlir_memref_to_llvm_free)
 #define patsparse_profile_mark PATSPARSE_SYMBOL(patsparse_profile_mark)
@@ -55,6 +56,9 @@ void memrefCopy(int64_t element_size, void *source, void *target);
 // three type-erased buffers (patsparse_parallel.c); it runs on the current context's pool.
 typedef void (*patsparse_body_fn)(float *a, float *b, float *c, int64_t begin, int64_t end);
 void patsparse_parallel_for(patsparse_body_fn body, int64_t count, float *a, float *b, float *c);
+// ... and with four (a convolution whose fused epilogue reads another tensor: a residual add).
+typedef void (*patsparse_body4_fn)(float *a, float *b, float *c, float *d, int64_t begin, int64_t end);
+void patsparse_parallel_for4(patsparse_body4_fn body, int64_t count, float *a, float *b, float *c, float *d);
 typedef struct patsparse_pool patsparse_pool;
 patsparse_pool *patsparse_pool_create(void);  // workers start at the first parallel job
 void patsparse_pool_destroy(patsparse_pool *pool);

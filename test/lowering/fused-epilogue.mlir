@@ -86,15 +86,22 @@ func.func @relu6(%x: tensor<1x2x6x6xf32>) -> tensor<1x3x6x6xf32> {
 
 // -----
 
-// The convolution's result also feeds a residual add: the sigmoid is not fused.
-// CHECK-LABEL: func.func @escaping
-// CHECK: call @patsparse_conv_0_tensor
-// CHECK: linalg.generic
-// CHECK: math.exp
-// CHECK: linalg.generic
-// CHECK: arith.addf
+// A residual add of the convolution's input: the whole cluster (exp, add, multiply) fuses; the
+// GEMM loads %x beside its stores (a fourth buffer of the body, so patsparse_parallel_for4).
+// CHECK-LABEL: func.func @residual_input
+// CHECK-NOT: linalg.generic
+// CHECK: call @patsparse_conv_0_tensor(%{{.*}}, %arg0)
+// CHECK-LABEL: func.func private @patsparse_conv_0(
+// CHECK-SAME: memref<1x4x5x5xf32>, %{{.*}}: memref<1x4x5x5xf32>, %{{.*}}: memref<1x4x5x5xf32>)
+// CHECK-LABEL: func.func private @patsparse_conv_0_body
+// CHECK: scf.yield
+// CHECK: math.exp {{.*}} : vector<4xf32>
+// CHECK: vector.maskedload
+// CHECK: arith.addf {{.*}} : vector<4xf32>
+// CHECK: arith.mulf {{.*}} : vector<4xf32>
+// CHECK: vector.maskedstore
 #id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
-func.func @escaping(%x: tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32> {
+func.func @residual_input(%x: tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32> {
   %zero = arith.constant 0.0 : f32
   %w = arith.constant dense<0.5> : tensor<4x4x1x1xf32>
   %e = tensor.empty() : tensor<1x4x5x5xf32>
@@ -109,6 +116,51 @@ func.func @escaping(%x: tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32> {
   } -> tensor<1x4x5x5xf32>
   %z = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%x, %y : tensor<1x4x5x5xf32>, tensor<1x4x5x5xf32>) outs(%e : tensor<1x4x5x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.addf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<1x4x5x5xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%z, %s : tensor<1x4x5x5xf32>, tensor<1x4x5x5xf32>) outs(%e : tensor<1x4x5x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<1x4x5x5xf32>
+  return %r : tensor<1x4x5x5xf32>
+}
+
+// -----
+
+// The add reads a value computed after the convolution (not an input it can load), so the
+// cluster stops before it and the exponential, which the multiply also reads, escapes: nothing fuses.
+// CHECK-LABEL: func.func @escaping
+// CHECK: call @patsparse_conv_0_tensor
+// CHECK: linalg.generic
+// CHECK: math.exp
+// CHECK: linalg.generic
+// CHECK: arith.addf
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @escaping(%x: tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<0.5> : tensor<4x4x1x1xf32>
+  %e = tensor.empty() : tensor<1x4x5x5xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+         ins(%x, %w : tensor<1x4x5x5xf32>, tensor<4x4x1x1xf32>) outs(%f : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%x : tensor<1x4x5x5xf32>) outs(%e : tensor<1x4x5x5xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %x3 = math.exp %in : f32
+    linalg.yield %x3 : f32
+  } -> tensor<1x4x5x5xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%y : tensor<1x4x5x5xf32>) outs(%e : tensor<1x4x5x5xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %x2 = math.exp %in : f32
+    linalg.yield %x2 : f32
+  } -> tensor<1x4x5x5xf32>
+  %z = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%t, %y : tensor<1x4x5x5xf32>, tensor<1x4x5x5xf32>) outs(%e : tensor<1x4x5x5xf32>) {
   ^bb0(%a: f32, %b: f32, %o: f32):
     %m = arith.addf %a, %b : f32
     linalg.yield %m : f32
