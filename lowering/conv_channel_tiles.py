@@ -45,7 +45,6 @@ from mlir.dialects import arith, func, memref, scf, vector
 from patsparse.dialect.conv_layer import ConvLayer
 from patsparse.dialect.schedule import Schedule
 
-from .conv_gemm import PaddedGrid, PaddedInput, copy_tile_rows, output_fits_grid
 from .emit_helpers import (
     ConstantBuilder,
     constant_global,
@@ -55,6 +54,7 @@ from .emit_helpers import (
     run_work_items,
 )
 from .epilogue import store_finisher
+from .padded_grid import PaddedGrid, PaddedInput, copy_tile_rows, output_fits_grid
 
 # Vector registers by f32 lanes (AVX-512, AVX2, NEON), and the most input vectors per tap kept.
 REGISTERS = {16: 32, 8: 16, 4: 32}

@@ -13,7 +13,7 @@ which becomes a call of a generated function (through a tensor-level wrapper, as
 convolutions: `replace_with_call`). A work item is one (image, channel) plane:
 
     plane = pad value everywhere; the channel's rows copied into the plane's stride phases
-            (lowering/conv_gemm.py: PaddedGrid; a window tap is then a constant offset for any stride)
+            (lowering/padded_grid.py: PaddedGrid; a window tap is then a constant offset for any stride)
     for y < Ho, for each vector of V output columns at x0:
       m = init; for each window tap t: m = max(m, load(plane[y * Wq + x0 + offset_t]))   # unrolled
       output[n, c, y, x0 ..] = m                  (the last vector of a row masked, or element-wise on NEON)
@@ -37,7 +37,6 @@ from patsparse.dialect.ir_utils import int_array, ops_where, producer, scalar_co
 from patsparse.dialect.pass_base import PassFailure, PatsparsePass, option
 from patsparse.dialect.schedule import vector_width_problem
 
-from .conv_gemm import PaddedGrid
 from .convert_patsparse_to_vector import replace_with_call
 from .dense_rewrites import is_f32_tensor
 from .emit_helpers import (
@@ -48,6 +47,7 @@ from .emit_helpers import (
     reinterpret_buffer,
     run_work_items,
 )
+from .padded_grid import PaddedGrid
 
 FUNCTION_PREFIX = "patsparse_pool_"
 
