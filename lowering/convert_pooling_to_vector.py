@@ -100,8 +100,10 @@ def match_max_pool(op: ir.Operation) -> tuple[ir.Value, dict] | None:
     window_shape = window.type.shape if isinstance(window.type, ir.RankedTensorType) else []
     if len(shape) != 4 or len(window_shape) != 2:
         return None
+    # Along a dimension with one output the stride is never taken (2147483647 is legal): 1 then.
+    strides = tuple(1 if out == 1 else stride for out, stride in zip(output_shape[2:], strides))
     return source, {"input_shape": tuple(shape), "output_hw": tuple(output_shape[2:]),
-                    "kernel_hw": tuple(window_shape), "strides": tuple(strides), "padding": padding,
+                    "kernel_hw": tuple(window_shape), "strides": strides, "padding": padding,
                     "pad_value": pad_value, "init_value": init_value}
 
 
