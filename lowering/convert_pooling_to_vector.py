@@ -47,7 +47,7 @@ from .emit_helpers import (
     reinterpret_buffer,
     run_work_items,
 )
-from .padded_grid import PaddedGrid
+from .padded_grid import PARALLEL_COPY_BYTES, PaddedGrid
 
 FUNCTION_PREFIX = "patsparse_pool_"
 
@@ -129,6 +129,7 @@ def build_pool_function(layer: PoolLayer, lanes: int, parallel: bool, module_ip:
     vector_type = ir.VectorType.get([lanes], f32)
     erased = ir.MemRefType.get([1], f32)
     body_type = ir.FunctionType.get([erased] * 3 + [index] * 2, [])
+    parallel = parallel and 4 * batch * channels * height * width >= PARALLEL_COPY_BYTES
     with module_ip:
         input_type = ir.MemRefType.get(list(layer.input_shape), f32)
         output_type = ir.MemRefType.get([batch, channels, out_h, out_w], f32)

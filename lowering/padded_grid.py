@@ -32,6 +32,9 @@ from .emit_helpers import (
     run_work_items,
 )
 
+# Copies and pooling over fewer bytes than this run on the calling thread.
+PARALLEL_COPY_BYTES = 1 << 21
+
 
 def loop_nest(b: ConstantBuilder, extents: list[int], emit) -> None:
     """for i0 < extents[0]: for i1 < extents[1]: ... emit(i0, i1, ...)."""
@@ -101,9 +104,11 @@ class PaddedInput:
 
     def __init__(self, layer: ConvLayer, grid: PaddedGrid, slack: int, vector_type: ir.VectorType, parallel: bool):
         self.layer, self.grid, self.slack = layer, grid, slack
-        self.vector_type, self.parallel = vector_type, parallel
-        self.name = f"{layer.name}_pad"
+        self.vector_type = vector_type
         self.size = layer.input_shape[0] * layer.input_shape[1] * grid.channel_stride + slack
+        # Waking the workers costs more than copying a small input (VGG-16 at 32x32: 0.3 MB).
+        self.parallel = parallel and 4 * self.size >= PARALLEL_COPY_BYTES
+        self.name = f"{layer.name}_pad"
 
     def declare(self, module_ip: ir.InsertionPoint) -> None:
         """@<name>_pad at `module_ip`, its body emitted."""

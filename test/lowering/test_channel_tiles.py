@@ -179,3 +179,26 @@ def test_aarch64_channel_tiles_under_qemu_match_torch(tmp_path):
     actual = runtime.run_aarch64(artifacts.outputs["runner"], x)
     expected = np.maximum(torch_conv(x, weight, bias, (1, 1), (1, 1, 1, 1)), 0)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+def test_a_large_input_is_padded_by_the_threads(tmp_path, stride):
+    """Inputs of 2 MiB and more are copied onto the padded grid as work items on the threads."""
+    rng = np.random.default_rng(12)
+    weight = pattern_weight(rng, 8, 128, 0.3)
+    bias = rng.standard_normal(8).astype(np.float32)
+    x = rng.standard_normal((1, 128, 64, 64)).astype(np.float32)
+    text = conv_module(x.shape, weight, bias, stride, (1, 1, 1, 1), as_linalg=False)
+    from mlir import ir, passmanager
+
+    from patsparse.dialect import make_context
+    from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
+
+    with make_context():
+        module = ir.Module.parse(text)
+        manager = passmanager.PassManager("builtin.module")
+        ConvertPatsparseToVectorPass(parallel=True).add_to(manager)
+        manager.run(module.operation)
+        assert "constant @patsparse_conv_0_pad :" in str(module)   # handed to patsparse_parallel_for
+    actual = compile_and_run(tmp_path, text, x, threads=2)
+    np.testing.assert_allclose(actual, torch_conv(x, weight, bias, stride, (1, 1, 1, 1)), rtol=1e-4, atol=1e-4)
