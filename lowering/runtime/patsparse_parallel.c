@@ -18,10 +18,6 @@
 #include "patsparse_runtime.h"
 
 #define CHUNKS_PER_THREAD 8
-// A worker that finished a job polls for the next one this many times before it sleeps on the
-// condition variable: a model's layers follow each other within microseconds, and a wake-up
-// through the kernel costs tens of them (about 50 us here, per layer).
-#define SPIN_POLLS 200000
 
 struct patsparse_pool {
   pthread_mutex_t job_lock;   // held by the caller whose job the pool runs
@@ -29,7 +25,7 @@ struct patsparse_pool {
   pthread_cond_t wake, done;
   pthread_t workers[PATSPARSE_MAX_THREADS];
   int workers_started;
-  atomic_long generation;     // bumped for every job (and to stop), under lock
+  long generation;            // bumped for every job (and to stop)
   int workers_busy;           // workers still in the current job (under lock)
   int stopping;
   struct {
@@ -65,9 +61,6 @@ static void *worker(void *opaque) {
   patsparse_pool *pool = argument.pool;
   long seen = 0;
   for (;;) {
-    for (long poll = 0; poll < SPIN_POLLS && atomic_load_explicit(&pool->generation, memory_order_acquire) == seen;
-         ++poll) {
-    }
     pthread_mutex_lock(&pool->lock);
     while (pool->generation == seen && !pool->stopping) pthread_cond_wait(&pool->wake, &pool->lock);
     if (pool->stopping) {
