@@ -47,6 +47,7 @@ from patsparse.dialect.schedule import Schedule
 
 from .emit_helpers import (
     ConstantBuilder,
+    LayerSignature,
     constant_global,
     declare_parallel_for,
     index_element_type,
@@ -173,10 +174,9 @@ class _ChannelTileEmitter:
         self.row_stride = self.tile_positions  # floats between accumulator rows
         self.vector_type = ir.VectorType.get([self.lanes], self.f32)
         self.erased = ir.MemRefType.get([1], self.f32)
-        self.bias_type = ir.MemRefType.get([layer.filters if layer.has_bias else 1], self.f32)
-        # Tensors a fused epilogue reads (a residual add's): after the output, as buffers 4.. of the body.
-        self.inputs = len(layer.epilogue.inputs) if layer.epilogue is not None else 0
-        self.body_type = ir.FunctionType.get([self.erased] * (3 + self.inputs) + [self.index] * 2, [])
+        self.signature = LayerSignature.of(layer)
+        self.bias_type, self.inputs, self.body_type = (self.signature.bias_type, self.signature.inputs,
+                                                       self.signature.body_type)
 
     def emit(self, module_ip: ir.InsertionPoint) -> None:
         layer, compact = self.layer, self.schedule.compact_indices
@@ -189,8 +189,7 @@ class _ChannelTileEmitter:
                                                  index_element_type(max(layer.num_kernels, 1), compact))
             input_type = ir.MemRefType.get(list(layer.input_shape), self.f32)
             output_type = ir.MemRefType.get([self.batch, layer.filters, self.out_h, self.out_w], self.f32)
-            arguments = ([input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type] * self.inputs
-                         + [output_type])
+            arguments = self.signature.arguments(layer, input_type, output_type)
             function = func.FuncOp(layer.name, (arguments, []), visibility="private")
             body = func.FuncOp(f"{layer.name}_body", self.body_type, visibility="private")
             if self.schedule.parallel:

@@ -49,7 +49,14 @@ from patsparse.dialect.schedule import vector_width_problem
 
 from .convert_patsparse_to_vector import replace_with_call
 from .dense_rewrites import is_default_matmul
-from .emit_helpers import PARALLEL_FOR, ConstantBuilder, constant_global, declare_parallel_for, reinterpret_buffer
+from .emit_helpers import (
+    PARALLEL_FOR,
+    ConstantBuilder,
+    constant_global,
+    declare_parallel_for,
+    functions_named,
+    reinterpret_buffer,
+)
 
 FUNCTION_PREFIX = "patsparse_linear_"
 UNROLL = 2  # vectors along K per feature per step: ROWS x UNROLL independent accumulators
@@ -198,8 +205,7 @@ class ConvertLinearToVectorPass(PatsparsePass):
         if vector_width_problem(self.vector_width):
             raise PassFailure(vector_width_problem(self.vector_width))
         body = module.regions[0].blocks[0]
-        existing = sum(1 for op in body.operations if op.operation.name == "func.func"
-                       and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
+        existing = functions_named(body, FUNCTION_PREFIX)
         lowered = 0
         for op in ops_where(module, lambda op: op.name == "linalg.matmul"):
             match = match_linear(op)

@@ -44,6 +44,7 @@ from .emit_helpers import (
     copy_row,
     copy_span,
     declare_parallel_for,
+    functions_named,
     reinterpret_buffer,
     run_work_items,
 )
@@ -220,8 +221,7 @@ class ConvertPoolingToVectorPass(PatsparsePass):
         if vector_width_problem(self.vector_width):
             raise PassFailure(vector_width_problem(self.vector_width))
         body = module.regions[0].blocks[0]
-        existing = sum(1 for op in body.operations if op.operation.name == "func.func"
-                       and op.attributes["sym_name"].value.startswith(FUNCTION_PREFIX))
+        existing = functions_named(body, FUNCTION_PREFIX)
         lowered = 0
         for op in ops_where(module, lambda op: op.name == "linalg.pooling_nchw_max"):
             match = match_max_pool(op)

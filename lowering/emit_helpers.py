@@ -195,6 +195,34 @@ def fill_row(b: ConstantBuilder, target: ir.Value, target_prefix: list, target_s
                              _constant_mask(lanes, length - vectorized), zeros)
 
 
+def functions_named(module_body: ir.Block, prefix: str) -> int:
+    """How many `func.func`s of the module are named `prefix...` (new ones are numbered after them)."""
+    return sum(1 for op in module_body.operations if op.operation.name == "func.func"
+               and op.attributes["sym_name"].value.startswith(prefix))
+
+
+@dataclass
+class LayerSignature:
+    """The types of a generated convolution's two functions: `@<name>(input, [bias,] inputs..., output)`,
+    where `inputs` are the tensors its fused epilogue reads (a residual add's), and its work-item body
+    `(input, bias, output, inputs..., begin, end)` on type-erased buffers."""
+
+    bias_type: ir.MemRefType
+    inputs: int
+    body_type: ir.FunctionType
+
+    @classmethod
+    def of(cls, layer) -> LayerSignature:
+        f32 = ir.F32Type.get()
+        inputs = len(layer.epilogue.inputs) if layer.epilogue is not None else 0
+        erased = ir.MemRefType.get([1], f32)
+        return cls(ir.MemRefType.get([layer.filters if layer.has_bias else 1], f32), inputs,
+                   ir.FunctionType.get([erased] * (3 + inputs) + [ir.IndexType.get()] * 2, []))
+
+    def arguments(self, layer, input_type: ir.MemRefType, output_type: ir.MemRefType) -> list[ir.MemRefType]:
+        return [input_type] + ([self.bias_type] if layer.has_bias else []) + [output_type] * (self.inputs + 1)
+
+
 PARALLEL_FOR = "patsparse_parallel_for"  # lowering/runtime/patsparse_parallel.c
 PARALLEL_FOR4 = "patsparse_parallel_for4"  # the same for bodies of four buffers
 
