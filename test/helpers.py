@@ -58,3 +58,26 @@ def torch_conv(x, weight, bias, strides, padding, groups: int = 1):
                                         None if bias is None else torch.from_numpy(bias), stride=strides,
                                         groups=groups)
     return result.numpy()
+
+
+def import_net(work, module_name: str, source: str, factory: str, input_shape, output=None):
+    """(the PyTorch model, its torch-mlir import) of `module_name:factory` written from `source`
+    into `work`: the importer's child process imports the factory from the current directory."""
+    import os
+    import sys
+
+    from patsparse.frontend import import_model
+
+    (work / f"{module_name}.py").write_text(source)
+    previous = os.getcwd()
+    os.chdir(work)
+    sys.path.insert(0, str(work))
+    try:
+        module = __import__(module_name)
+        model = getattr(module, factory)()
+        return model, import_model(f"{module_name}:{factory}", output or work / f"{module_name}.mlir",
+                                   input_shape=input_shape)
+    finally:
+        os.chdir(previous)
+        sys.path.remove(str(work))
+        sys.modules.pop(module_name, None)

@@ -3,8 +3,6 @@ by the real torch-mlir importer from nn.MaxPool2d and compared with PyTorch: win
 strides 1 to 3, padding, ceil_mode, non-square inputs, all-negative inputs (the -inf padding),
 batches, threads, every vector width, and AArch64 under qemu."""
 
-import os
-import sys
 import textwrap
 
 import numpy as np
@@ -13,8 +11,9 @@ import torch
 
 from patsparse import runtime
 from patsparse.compiler import compile_model
-from patsparse.frontend import import_model
 from patsparse.pipeline import CompileOptions
+
+from helpers import import_net
 
 NET = textwrap.dedent('''
     from torch import nn
@@ -36,18 +35,8 @@ CASES = [  # kernel, stride, padding, ceil_mode, input shape
 
 def imported(tmp_path, kernel, stride, padding, ceil_mode, shape):
     """(the PyTorch model, its torch-mlir import) of one nn.MaxPool2d."""
-    (tmp_path / "poolnet.py").write_text(NET.format(kernel=kernel, stride=stride, padding=padding,
-                                                      ceil_mode=ceil_mode))
-    previous = os.getcwd()
-    os.chdir(tmp_path)     # the importer's child process imports the factory from the current directory
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import poolnet
-        return poolnet.make(), import_model("poolnet:make", tmp_path / "pool.mlir", input_shape=shape)
-    finally:
-        os.chdir(previous)
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("poolnet", None)
+    return import_net(tmp_path, "poolnet", NET.format(kernel=kernel, stride=stride, padding=padding,
+                                                       ceil_mode=ceil_mode), "make", shape, tmp_path / "pool.mlir")
 
 
 @pytest.mark.parametrize("kernel,stride,padding,ceil_mode,shape", CASES)

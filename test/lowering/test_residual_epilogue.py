@@ -4,8 +4,6 @@ importer: a 1x1 block, a 3x3 pattern block, and a torchvision-style downsample w
 convolution comes after the main branch in program order (the add then fuses into the shortcut),
 against PyTorch on the host (1 and 2 threads) and under qemu."""
 
-import os
-import sys
 import textwrap
 
 import numpy as np
@@ -16,10 +14,11 @@ from mlir import ir, passmanager
 from patsparse import runtime
 from patsparse.compiler import compile_model
 from patsparse.dialect import make_context
-from patsparse.frontend import import_model
 from patsparse.lowering.convert_patsparse_to_vector import ConvertPatsparseToVectorPass
 from patsparse.passes.detect_patterns import DetectPatternsPass
 from patsparse.pipeline import CompileOptions
+
+from helpers import import_net
 
 NET = textwrap.dedent('''
     import torch
@@ -61,18 +60,7 @@ NET = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def residuals(tmp_path_factory):
     work = tmp_path_factory.mktemp("residual")
-    (work / "resnets.py").write_text(NET)
-    previous = os.getcwd()
-    os.chdir(work)        # the importer's child process imports the factory from the current directory
-    sys.path.insert(0, str(work))
-    try:
-        import resnets
-        model = resnets.make()
-        mlir = import_model("resnets:make", work / "residual.mlir", input_shape=(1, 3, 12, 14))
-    finally:
-        os.chdir(previous)
-        sys.path.remove(str(work))
-        sys.modules.pop("resnets", None)
+    model, mlir = import_net(work, "resnets", NET, "make", (1, 3, 12, 14), work / "residual.mlir")
     x = torch.randn(1, 3, 12, 14, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = model(x).numpy()
