@@ -53,7 +53,7 @@ class Schedule:
     parallel: bool = False         # filter positions split over threads (lowering/runtime/patsparse_parallel.c)
     rows_outer: bool = False       # loop order: output tiles (row block x x-block) outside filters
     filter_pairs: bool = False     # two filters per work item; kernels they share load their inputs once
-    channel_tiles: bool = True     # stride-1 pattern layers input-stationary (lowering/conv_channel_tiles.py)
+    channel_tiles: bool = True     # pattern layers input-stationary (lowering/conv_channel_tiles.py)
 
     FIELDS = ("vector_width", "max_accumulators", "rows", "eliminate_loads", "compact_indices", "parallel",
               "rows_outer", "filter_pairs", "channel_tiles")

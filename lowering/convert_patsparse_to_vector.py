@@ -73,7 +73,7 @@ class ConvertPatsparseToVectorPass(PatsparsePass):
     rows_outer: bool = option(False, "loop order: row blocks outside filters (input rows stay in cache)")
     filter_pairs: bool = option(False, "two filters per work item; kernels both have (same channel and "
                                        "pattern) load their input vectors once")
-    channel_tiles: bool = option(True, "stride-1 pattern layers input-stationary: per output tile and input "
+    channel_tiles: bool = option(True, "pattern layers input-stationary: per output tile and input "
                                        "channel, its tap vectors loaded once for every kernel on the channel "
                                        "(false: the tap generator)")
 

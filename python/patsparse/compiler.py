@@ -280,7 +280,7 @@ examples:
                         help="compute filters two at a time; the kernels both filters of a pair have (same input "
                              "channel and pattern) load their input vectors once (filter-level load sharing)")
     parser.add_argument("--no-channel-tiles", dest="channel_tiles", action="store_false",
-                        help="compute stride-1 pattern layers with the tap generator (one filter's accumulators in "
+                        help="compute pattern layers with the tap generator (one filter's accumulators in "
                              "registers) instead of input-stationary channel tiles (the default)")
     parser.add_argument("--compact-indices", action="store_true",
                         help="store FKW index arrays in the narrowest integer type")

@@ -86,7 +86,7 @@ class CompileOptions:
     reorder_filters: bool = False  # patsparse-reorder-filters
     eliminate_loads: bool = False  # patsparse-eliminate-redundant-loads
     filter_pairs: bool = False     # filter-level load sharing (two filters per work item)
-    channel_tiles: bool = True     # stride-1 pattern layers input-stationary (lowering/conv_channel_tiles.py)
+    channel_tiles: bool = True     # pattern layers input-stationary (lowering/conv_channel_tiles.py)
     compact_indices: bool = False  # narrowest integer type for FKW index arrays
     tuning_db: str | None = None   # patsparse-apply-tuning: measured per-layer schedules (patsparse-tune)
     threads: int = 1               # default thread count of the compiled model (changeable at run time)
